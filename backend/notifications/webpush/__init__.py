@@ -1,0 +1,22 @@
+"""Web Push transport: VAPID signing, aes128gcm encryption and delivery to push services."""
+
+from backend.notifications.webpush.transport import (
+    PushResult,
+    PushSender,
+    PushTarget,
+    encrypt,
+    retry_delay,
+    validate_subscription,
+)
+from backend.notifications.webpush.vapid import VapidSigner, generate_vapid_keypair
+
+__all__ = [
+    "PushResult",
+    "PushSender",
+    "PushTarget",
+    "VapidSigner",
+    "encrypt",
+    "generate_vapid_keypair",
+    "retry_delay",
+    "validate_subscription",
+]
