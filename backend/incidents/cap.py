@@ -47,6 +47,7 @@ Region = dict[str, Any]
 
 # float() alone would also accept "nan", "inf" and "1_0", none of which is a coordinate.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_FORBIDDEN_IN_IDENTIFIER = re.compile(r"[\s,<&]")
 
 
 class CapError(ValueError):
@@ -160,9 +161,7 @@ def _parse_xml(xml: bytes) -> Element:
             "XML document type declarations (<!DOCTYPE>) and entities are not allowed: "
             "they enable entity expansion (billion laughs) and external references (XXE)"
         ) from None
-    except SafeElementTree.ParseError as exc:
-        raise CapError(f"not well-formed XML: {exc}") from None
-    except LookupError as exc:  # expat raises it for an unknown declared encoding
+    except (SafeElementTree.ParseError, LookupError) as exc:  # LookupError: unknown encoding
         raise CapError(f"not well-formed XML: {exc}") from None
 
 
@@ -185,7 +184,7 @@ def _required(parent: Element, name: str, where: str) -> str:
 def _identifier(parent: Element, name: str) -> str:
     # References are "sender,identifier,sent" triples separated by spaces, hence the rule.
     value = _required(parent, name, "alert")
-    if re.search(r"[\s,<&]", value):
+    if _FORBIDDEN_IN_IDENTIFIER.search(value):
         raise CapError(f"alert: <{name}> {value!r} must not contain spaces, commas, < or &")
     return value
 
@@ -202,7 +201,7 @@ def _datetime(text: str, where: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise CapError(
-            f"{where} {text!r} is not a date-time like 2015-11-13T21:20:00+01:00"
+            f"{where} is {text!r}, not a date-time like 2015-11-13T21:20:00+01:00"
         ) from None
     if value.tzinfo is None:
         raise CapError(f"{where} {text!r} has no time zone offset")
@@ -215,7 +214,7 @@ def _references(text: str) -> list[CapReference]:
         parts = triple.split(",")
         if len(parts) != 3 or not all(parts):
             raise CapError(f"alert: reference {triple!r} is not 'sender,identifier,sent'")
-        sent = _datetime(parts[2], f"alert: reference {triple!r} has sent")
+        sent = _datetime(parts[2], f"alert: reference {triple!r}: sent")
         references.append(CapReference(parts[0], parts[1], sent))
     return references
 
