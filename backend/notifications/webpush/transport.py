@@ -130,7 +130,8 @@ def retry_delay(
     herd, never sooner than the service's `Retry-After`, and never longer than `cap`: a
     check-in that waits more than a quarter of an hour has usually been answered elsewhere.
     """
-    backoff = min(cap, base * 2 ** max(0, attempt - 1))
+    # Clamp the exponent: the cap is reached long before, and 2.0**1024 overflows.
+    backoff = min(cap, base * 2.0 ** min(max(0, attempt - 1), 32))
     # "Equal jitter": at least half the backoff, so retries never collapse to zero.
     delay = backoff / 2 + random.uniform(0, backoff / 2)  # noqa: S311 - not a secret
     if retry_after is not None:

@@ -261,6 +261,7 @@ def test_retry_delay_grows_exponentially_with_jitter_up_to_the_cap():
     assert 2.5 <= delays[1] <= 5
     assert 20 <= delays[4] <= 40
     assert 450 <= delays[11] <= 900
+    assert 450 <= retry_delay(5000, None, base=5, cap=900) <= 900
     assert len({retry_delay(3, None) for _ in range(20)}) > 1
 
 
