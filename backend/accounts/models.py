@@ -1,0 +1,65 @@
+"""People and their places. A place is only ever stored as a res-9 H3 cell."""
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager["User"]):
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Language(models.TextChoices):
+        EN = "en", "English"
+        FR = "fr", "Français"
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=120)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.has_perm("incidents.operate_incident")
+
+
+class Place(models.Model):
+    class Label(models.TextChoices):
+        HOME = "home", "Home"
+        WORK = "work", "Work"
+        CURRENT = "current", "Current location"
+        OTHER = "other", "Other"
+
+    person = models.ForeignKey(User, on_delete=models.CASCADE, related_name="places")
+    label = models.CharField(max_length=16, choices=Label.choices, default=Label.HOME)
+    # The res-9 H3 cell (about 0.1 km²) holding the place; the coordinates are discarded.
+    cell = models.BigIntegerField(db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["cell", "person"], name="place_cell_person")]
+
+    def __str__(self) -> str:
+        return f"{self.get_label_display()} of {self.person_id}"

@@ -1,0 +1,76 @@
+"""One check-in per person per incident, every answer kept, and sharded live counters."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from backend.incidents.models import Incident
+
+
+class Answer(models.TextChoices):
+    SAFE = "safe", "I'm safe"
+    NEED_HELP = "need_help", "I need help"
+    NOT_IN_AREA = "not_in_area", "I'm not in the area"
+
+
+class CheckIn(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "No answer yet"
+        SAFE = Answer.SAFE.value, Answer.SAFE.label
+        NEED_HELP = Answer.NEED_HELP.value, Answer.NEED_HELP.label
+        NOT_IN_AREA = Answer.NOT_IN_AREA.value, Answer.NOT_IN_AREA.label
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="checkins")
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checkins"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    note = models.CharField(max_length=280, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_via = models.CharField(max_length=12, blank=True)
+    # First time any channel reached the person; set once, by compare-and-set.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "person"], name="one_checkin_per_person")
+        ]
+        indexes = [models.Index(fields=["person", "incident"], name="checkin_person")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} in {self.incident_id}: {self.status}"
+
+
+class Response(models.Model):
+    """One answer as it was given; the check-in holds the latest."""
+
+    checkin = models.ForeignKey(CheckIn, on_delete=models.CASCADE, related_name="responses")
+    status = models.CharField(max_length=12, choices=Answer.choices)
+    note = models.CharField(max_length=280, blank=True)
+    via = models.CharField(max_length=12)
+    at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.checkin_id}: {self.status}"
+
+
+class IncidentCounter(models.Model):
+    """A shard of an incident's live counters.
+
+    Every answer bumps one random shard in the transaction that records it, so counters
+    are exact, cheap to read (sum of a few rows) and no single row serialises the peak.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="counters")
+    shard = models.PositiveSmallIntegerField()
+    targeted = models.BigIntegerField(default=0)
+    delivered = models.BigIntegerField(default=0)
+    safe = models.BigIntegerField(default=0)
+    need_help = models.BigIntegerField(default=0)
+    not_in_area = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "shard"], name="one_counter_per_shard")
+        ]

@@ -1,0 +1,75 @@
+"""Reads for check-ins: mine, my friends', and an incident's live counters."""
+
+from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
+
+from backend.accounts.models import User
+from backend.common.errors import NotFound
+from backend.incidents.models import Incident
+from backend.social.selectors import friend_ids
+
+from .models import CheckIn, IncidentCounter
+from .services import COUNTER_FIELDS
+from .tokens import checkin_id_from_token
+
+
+def incident_stats(*, incident_id: int) -> dict[str, int]:
+    """Targeted, delivered, answers and no-answer: the sum of a few counter shards."""
+    sums = IncidentCounter.objects.filter(incident_id=incident_id).aggregate(
+        **{field: Sum(field) for field in COUNTER_FIELDS}
+    )
+    stats = {field: int(sums[field] or 0) for field in COUNTER_FIELDS}
+    answered = stats["safe"] + stats["need_help"] + stats["not_in_area"]
+    stats["no_answer"] = stats["targeted"] - answered
+    return stats
+
+
+def checkins_of(*, person: User) -> QuerySet[CheckIn]:
+    """PERSON's own check-ins, those of active incidents first, newest first."""
+    return (
+        CheckIn.objects.filter(person=person)
+        .select_related("incident")
+        .annotate(
+            closed=Case(
+                When(incident__status=Incident.Status.ACTIVE, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("closed", "-created_at")
+    )
+
+
+def access_own_checkin(*, person: User, checkin_id: int) -> CheckIn:
+    """PERSON's check-in; anyone else's is 404."""
+    checkin = CheckIn.objects.select_related("incident").filter(id=checkin_id, person=person).first()
+    if checkin is None:
+        raise NotFound("No such check-in.")
+    return checkin
+
+
+def checkin_for_token(*, token: str) -> CheckIn:
+    """The check-in a one-tap token opens; 404 if the token is not valid."""
+    checkin_id = checkin_id_from_token(token)
+    checkin = (
+        CheckIn.objects.select_related("incident", "person").filter(id=checkin_id).first()
+        if checkin_id
+        else None
+    )
+    if checkin is None:
+        raise NotFound("This link is not valid.", code="invalid_token")
+    return checkin
+
+
+def friends_checkins(*, viewer: User, incident_id: int | None = None) -> QuerySet[CheckIn]:
+    """Check-ins of VIEWER's friends: in one incident, or across active incidents.
+
+    The friendship join is the access check: nobody else's check-in can appear.
+    """
+    checkins = CheckIn.objects.filter(person_id__in=friend_ids(person=viewer)).select_related(
+        "person", "incident"
+    )
+    if incident_id is not None:
+        checkins = checkins.filter(incident_id=incident_id)
+    else:
+        checkins = checkins.filter(incident__status=Incident.Status.ACTIVE)
+    return checkins.order_by("incident_id", "person__name")

@@ -1,0 +1,141 @@
+"""Writes for check-ins: set-based creation at activation, answers, live counters."""
+
+import random
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from backend.common.errors import Conflict, NotFound, ServiceError
+from backend.incidents.models import Incident
+
+from .models import Answer, CheckIn, IncidentCounter, Response
+from .tokens import checkin_id_from_token
+
+COUNTER_FIELDS = ("targeted", "delivered", "safe", "need_help", "not_in_area")
+
+# One statement creates every check-in; the unique (incident, person) key makes a second
+# run (a redelivered task, a double activation) insert nothing.
+CREATE_CHECKINS_SQL = """
+INSERT INTO checkins_checkin
+    (incident_id, person_id, status, note, answered_via, created_at)
+SELECT DISTINCT r.incident_id, p.person_id, 'pending', '', '', %s
+FROM incidents_cellrange r
+JOIN accounts_place p ON p.cell BETWEEN r.lo AND r.hi
+JOIN accounts_user u ON u.id = p.person_id AND u.is_active
+WHERE r.incident_id = %s
+ON CONFLICT (incident_id, person_id) DO NOTHING
+"""
+
+# Hooks other apps register to learn of a recorded answer (friend alerts, live views).
+# They run after commit, so a slow listener never delays or undoes an answer.
+answer_listeners: list[Callable[[int], None]] = []
+
+
+def counters_bump(*, incident_id: int, **deltas: int) -> None:
+    """Add DELTAS to one random shard of the incident's counters (call inside a transaction)."""
+    deltas = {field: delta for field, delta in deltas.items() if delta}
+    if not deltas:
+        return
+    unknown = set(deltas) - set(COUNTER_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown counters: {sorted(unknown)}")
+    shard = random.randrange(settings.SAFE_COUNTER_SHARDS)  # noqa: S311 - spreading load only
+    changes = {field: F(field) + delta for field, delta in deltas.items()}
+    if not IncidentCounter.objects.filter(incident_id=incident_id, shard=shard).update(**changes):
+        IncidentCounter.objects.bulk_create(
+            [
+                IncidentCounter(incident_id=incident_id, shard=n)
+                for n in range(settings.SAFE_COUNTER_SHARDS)
+            ],
+            ignore_conflicts=True,
+        )
+        IncidentCounter.objects.filter(incident_id=incident_id, shard=shard).update(**changes)
+
+
+def checkins_create_for_incident(*, incident_id: int) -> int:
+    """Create one check-in per affected person, set-based and idempotent. Atomic.
+
+    Returns how many were created by this call (0 when run again).
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(CREATE_CHECKINS_SQL, [timezone.now(), incident_id])
+            created = max(cursor.rowcount, 0)
+        counters_bump(incident_id=incident_id, targeted=created)
+        Incident.objects.filter(id=incident_id, fanout_done_at__isnull=True).update(
+            fanout_done_at=timezone.now()
+        )
+    return created
+
+
+def checkin_mark_delivered(*, checkin_id: int, incident_id: int) -> bool:
+    """Count the person as reached the first time any channel gets through."""
+    with transaction.atomic():
+        first = CheckIn.objects.filter(id=checkin_id, delivered_at__isnull=True).update(
+            delivered_at=timezone.now()
+        )
+        if first:
+            counters_bump(incident_id=incident_id, delivered=1)
+    return bool(first)
+
+
+def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -> CheckIn:
+    """Record an answer; the last one wins and every change is kept in the history.
+
+    Idempotent: repeating the current answer changes nothing and records nothing, so a
+    double tap or a replayed offline queue is harmless. Compare-and-set on the previous
+    answer keeps counters exact when answers race.
+    """
+    if status not in Answer.values:
+        raise ServiceError(
+            f"Unknown answer {status!r}; expected one of {', '.join(Answer.values)}.",
+            code="invalid_status",
+            fields={"status": ["invalid choice"]},
+        )
+    note = (note or "").strip()
+    if len(note) > 280:
+        raise ServiceError("The note is longer than 280 characters.", fields={"note": ["too long"]})
+    for _attempt in range(10):
+        current = CheckIn.objects.select_related("incident").filter(id=checkin_id).first()
+        if current is None:
+            raise NotFound("No such check-in.")
+        if current.incident.status != Incident.Status.ACTIVE:
+            raise Conflict("This incident is closed; answers are no longer accepted.", code="closed")
+        if current.status == status and current.note == note:
+            return current
+        now = timezone.now()
+        with transaction.atomic():
+            changed = CheckIn.objects.filter(
+                id=checkin_id,
+                status=current.status,
+                note=current.note,
+                answered_at=current.answered_at,
+            ).update(status=status, note=note, answered_at=now, answered_via=via)
+            if not changed:
+                continue  # another answer landed first; look again
+            Response.objects.create(checkin_id=checkin_id, status=status, note=note, via=via, at=now)
+            deltas = {status: 1}
+            if current.status != CheckIn.Status.PENDING:
+                deltas[current.status] = deltas.get(current.status, 0) - 1
+            counters_bump(incident_id=current.incident_id, **deltas)
+            for listener in answer_listeners:
+                transaction.on_commit(lambda listener=listener: listener(checkin_id))
+        current.status, current.note, current.answered_at, current.answered_via = (
+            status,
+            note,
+            now,
+            via,
+        )
+        return current
+    raise Conflict("Too many answers at once for this check-in; please retry.", code="busy")
+
+
+def checkin_respond_with_token(*, token: str, status: str, note: str = "", via: str) -> CheckIn:
+    """Answer with a one-tap token; a malformed or tampered token is simply not found."""
+    checkin_id = checkin_id_from_token(token)
+    if checkin_id is None:
+        raise NotFound("This link is not valid.", code="invalid_token")
+    return checkin_respond(checkin_id=checkin_id, status=status, note=note, via=via)

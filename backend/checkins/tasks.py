@@ -1,0 +1,18 @@
+"""Celery interface to fan-out: thin and idempotent (safe to run twice)."""
+
+from celery import shared_task
+from django.conf import settings
+
+from backend.notifications.services import checkin_ids_in_batches
+from backend.notifications.tasks import send_batch
+
+from . import services
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def fanout_incident(incident_id: int) -> int:
+    """Create every check-in, then queue one delivery task per batch of check-ins."""
+    created = services.checkins_create_for_incident(incident_id=incident_id)
+    for batch in checkin_ids_in_batches(incident_id=incident_id, size=settings.SAFE_FANOUT_BATCH):
+        send_batch.delay(batch)
+    return created

@@ -1,0 +1,38 @@
+"""GET /healthz: database, broker and worker liveness, for load balancers and people."""
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from backend.config.celery import app
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _broker() -> str:
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1)
+    client.ping()
+    return "ok"
+
+
+def _workers() -> str:
+    replies = app.control.ping(timeout=1.0)
+    return f"ok ({len(replies)})" if replies else "no worker answered"
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {}
+    for name, check in (("database", _database), ("broker", _broker), ("workers", _workers)):
+        try:
+            checks[name] = check()
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer here
+            checks[name] = f"error: {type(exc).__name__}: {exc}"[:200]
+    healthy = all(value.startswith("ok") for value in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)

@@ -1,0 +1,71 @@
+"""Admin for incidents. Activation and resolution go through the services, never a save()."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from backend.checkins.selectors import incident_stats
+from backend.common.errors import ServiceError
+
+from . import services
+from .models import AffectedRegion, AuditEntry, Incident
+
+
+class RegionInline(admin.TabularInline):
+    model = AffectedRegion
+    extra = 0
+    fields = ["summary", "area_km2", "cell_count"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "status", "drill", "created_at", "activated_at", "counters"]
+    list_filter = ["status", "kind", "drill"]
+    search_fields = ["title"]
+    readonly_fields = [
+        "status",
+        "created_by",
+        "created_at",
+        "activated_by",
+        "activated_at",
+        "resolved_by",
+        "resolved_at",
+        "fanout_done_at",
+    ]
+    inlines = [RegionInline]
+    actions = ["activate", "resolve"]
+
+    @admin.display(description="targeted / safe / need help / no answer")
+    def counters(self, incident: Incident) -> str:
+        stats = incident_stats(incident_id=incident.id)
+        return f"{stats['targeted']} / {stats['safe']} / {stats['need_help']} / {stats['no_answer']}"
+
+    def _run(self, request: HttpRequest, queryset: QuerySet[Incident], service, verb: str) -> None:
+        for incident in queryset:
+            try:
+                service(actor=request.user, incident_id=incident.id)
+            except ServiceError as exc:
+                self.message_user(request, f"{incident}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{incident}: {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Activate (ask everyone in the regions)")
+    def activate(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        self._run(request, queryset, services.incident_activate, "activated")
+
+    @admin.action(description="Resolve")
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        self._run(request, queryset, services.incident_resolve, "resolved")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Regions must be compiled to cell ranges: create incidents through the API/console.
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor", "action", "incident"]
+    list_filter = ["action"]
+    readonly_fields = ["at", "actor", "action", "incident", "detail"]

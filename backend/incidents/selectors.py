@@ -1,0 +1,41 @@
+"""Reads for incidents: lists, audience size."""
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from backend.accounts.models import User
+from backend.common.errors import NotFound
+
+from .models import Incident
+
+# People whose place cell falls in any of the incident's ranges: a B-tree range join.
+AUDIENCE_COUNT_SQL = """
+SELECT COUNT(DISTINCT p.person_id)
+FROM incidents_cellrange r
+JOIN accounts_place p ON p.cell BETWEEN r.lo AND r.hi
+WHERE r.incident_id = %s
+"""
+
+
+def incidents_visible(*, viewer: User) -> QuerySet[Incident]:
+    """Operators see everything; others see incidents once activated (they are public)."""
+    incidents = Incident.objects.prefetch_related("regions")
+    if viewer.is_operator:
+        return incidents
+    return incidents.exclude(status=Incident.Status.DRAFT)
+
+
+def access_incident(*, viewer: User, incident_id: int) -> Incident:
+    """The incident if VIEWER may see it, otherwise 404."""
+    incident = incidents_visible(viewer=viewer).filter(id=incident_id).first()
+    if incident is None:
+        raise NotFound("No such incident.")
+    return incident
+
+
+def incident_audience_count(*, incident_id: int) -> int:
+    """How many distinct people have a place inside the incident's regions."""
+    with connection.cursor() as cursor:
+        cursor.execute(AUDIENCE_COUNT_SQL, [incident_id])
+        (count,) = cursor.fetchone()
+    return int(count)

@@ -1,0 +1,157 @@
+"""Writes for incidents: create, activate, resolve. Lifecycle changes are compare-and-set."""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from backend.accounts.models import User
+from backend.common.errors import Conflict, Forbidden, NotFound, ServiceError
+from backend.geo.errors import GeoError
+from backend.geo.regions import CompiledRegion, compile_circle, compile_geojson
+
+from .models import AffectedRegion, AuditEntry, CellRange, Incident
+
+
+def _require_operator(actor: User) -> None:
+    if not actor.is_operator:
+        raise Forbidden("Only operators may do this.")
+
+
+def region_compile(spec: dict[str, Any]) -> CompiledRegion:
+    """Compile one region given as {geometry} or {center, radius_m}; GeoError on bad input."""
+    if "geometry" in spec:
+        return compile_geojson(
+            spec["geometry"],
+            max_vertices=settings.SAFE_MAX_VERTICES,
+            max_area_km2=settings.SAFE_MAX_REGION_AREA_KM2,
+        )
+    center = spec["center"]
+    return compile_circle(
+        lat=center["lat"],
+        lon=center["lon"],
+        radius_m=spec["radius_m"],
+        max_radius_m=settings.SAFE_MAX_RADIUS_M,
+        max_area_km2=settings.SAFE_MAX_REGION_AREA_KM2,
+    )
+
+
+def audit(*, actor: User | None, action: str, incident: Incident | None, **detail: Any) -> None:
+    AuditEntry.objects.create(actor=actor, action=action, incident=incident, detail=detail)
+
+
+def _compile_all(regions: list[dict[str, Any]]) -> list[tuple[dict[str, Any], CompiledRegion]]:
+    if not regions:
+        raise ServiceError("An incident needs at least one region.", code="no_region")
+    if len(regions) > settings.SAFE_MAX_REGIONS:
+        raise ServiceError(f"At most {settings.SAFE_MAX_REGIONS} regions.", code="too_many")
+    compiled = []
+    for number, spec in enumerate(regions, start=1):
+        try:
+            compiled.append((spec, region_compile(spec)))
+        except GeoError as exc:
+            raise ServiceError(f"Region {number}: {exc}", code="invalid_region") from exc
+    return compiled
+
+
+def _store_regions(
+    incident: Incident, compiled: list[tuple[dict[str, Any], CompiledRegion]]
+) -> None:
+    for spec, region in compiled:
+        center = spec.get("center") or {}
+        row = AffectedRegion.objects.create(
+            incident=incident,
+            geometry=spec.get("geometry"),
+            center_lat=center.get("lat"),
+            center_lon=center.get("lon"),
+            radius_m=spec.get("radius_m"),
+            area_km2=region.area_km2,
+            cell_count=region.cell_count,
+            summary=region.summary[:200],
+        )
+        CellRange.objects.bulk_create(
+            [CellRange(region=row, incident=incident, lo=lo, hi=hi) for lo, hi in region.ranges],
+            batch_size=2000,
+        )
+
+
+def incident_create(
+    *,
+    creator: User,
+    title: str,
+    description: str = "",
+    kind: str = Incident.Kind.OTHER,
+    drill: bool = False,
+    regions: list[dict[str, Any]],
+) -> Incident:
+    """Create a draft incident with its regions compiled to cell ranges.
+
+    Geometry is compiled before anything is written, so bad input changes nothing.
+    """
+    _require_operator(creator)
+    compiled = _compile_all(regions)
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            title=title.strip(),
+            description=description,
+            kind=kind,
+            drill=drill,
+            created_by=creator,
+        )
+        _store_regions(incident, compiled)
+        audit(actor=creator, action="create", incident=incident, regions=len(compiled))
+    return incident
+
+
+def incident_set_regions(*, actor: User, incident_id: int, regions: list[dict[str, Any]]) -> None:
+    """Replace the regions of a draft incident. Atomic."""
+    _require_operator(actor)
+    compiled = _compile_all(regions)
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().filter(id=incident_id).first()
+        if incident is None:
+            raise NotFound("No such incident.")
+        if incident.status != Incident.Status.DRAFT:
+            raise Conflict("Regions can only be changed while the incident is a draft.")
+        incident.regions.all().delete()
+        _store_regions(incident, compiled)
+        audit(actor=actor, action="edit_regions", incident=incident, regions=len(compiled))
+
+
+def incident_activate(*, actor: User, incident_id: int) -> Incident:
+    """Move a draft to active and queue the fan-out after commit.
+
+    Compare-and-set on the status: two operators activating at once queue one fan-out.
+    """
+    from backend.checkins.tasks import fanout_incident
+
+    _require_operator(actor)
+    with transaction.atomic():
+        changed = Incident.objects.filter(id=incident_id, status=Incident.Status.DRAFT).update(
+            status=Incident.Status.ACTIVE, activated_by=actor, activated_at=timezone.now()
+        )
+        incident = Incident.objects.filter(id=incident_id).first()
+        if incident is None:
+            raise NotFound("No such incident.")
+        if not changed:
+            raise Conflict(f"This incident is {incident.status}; only a draft can be activated.")
+        audit(actor=actor, action="activate", incident=incident)
+        transaction.on_commit(lambda: fanout_incident.delay(incident_id))
+    return incident
+
+
+def incident_resolve(*, actor: User, incident_id: int) -> Incident:
+    """Close an active incident: one-tap tokens stop working and reminders stop."""
+    _require_operator(actor)
+    with transaction.atomic():
+        changed = Incident.objects.filter(id=incident_id, status=Incident.Status.ACTIVE).update(
+            status=Incident.Status.RESOLVED, resolved_by=actor, resolved_at=timezone.now()
+        )
+        incident = Incident.objects.filter(id=incident_id).first()
+        if incident is None:
+            raise NotFound("No such incident.")
+        if not changed:
+            raise Conflict(f"This incident is {incident.status}; only an active one can be resolved.")
+        audit(actor=actor, action="resolve", incident=incident)
+    return incident

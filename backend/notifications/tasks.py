@@ -1,0 +1,15 @@
+"""Celery interface to the delivery services: thin, idempotent, ids in and out."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def send_batch(checkin_ids: list[int], purpose: str = "ask", seq: int = 0) -> dict[str, int]:
+    return services.deliveries_send_batch(checkin_ids=checkin_ids, purpose=purpose, seq=seq)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def retry_due() -> dict[str, int]:
+    return services.deliveries_retry_due()
