@@ -1,0 +1,1 @@
+"""Developer tooling: the embedded Redis and the `make run` process supervisor."""
