@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -32,7 +33,7 @@ from tests.support.push_service import PushService
 PAYLOAD = os.urandom(1024)
 
 
-def _target(subscription: dict) -> PushTarget:
+def _target(subscription: dict[str, Any]) -> PushTarget:
     keys = subscription["keys"]
     return validate_subscription(
         subscription["endpoint"], keys["p256dh"], keys["auth"], allow_http_loopback=True

@@ -68,6 +68,15 @@ def test_sent_message_is_decrypted_by_the_push_service_with_its_headers(push_ser
     assert push_service.rejections == []
 
 
+def test_sender_ignores_proxy_environment_variables(push_service, sender, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+
+    result = sender.send(target_for(push_service.subscribe()), PAYLOAD, ttl=60)
+
+    assert result.outcome == "sent"
+
+
 def test_topic_and_urgency_are_passed_to_the_push_service(push_service, sender):
     subscription = push_service.subscribe()
 
