@@ -3,19 +3,20 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from backend.incidents.models import Incident
 
 
 class Answer(models.TextChoices):
-    SAFE = "safe", "I'm safe"
-    NEED_HELP = "need_help", "I need help"
-    NOT_IN_AREA = "not_in_area", "I'm not in the area"
+    SAFE = "safe", _("I'm safe")
+    NEED_HELP = "need_help", _("I need help")
+    NOT_IN_AREA = "not_in_area", _("I'm not in the area")
 
 
 class CheckIn(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "No answer yet"
+        PENDING = "pending", _("No answer yet")
         SAFE = Answer.SAFE.value, Answer.SAFE.label
         NEED_HELP = Answer.NEED_HELP.value, Answer.NEED_HELP.label
         NOT_IN_AREA = Answer.NOT_IN_AREA.value, Answer.NOT_IN_AREA.label

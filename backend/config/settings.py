@@ -159,6 +159,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Safe & Sound <noreply@localhost>")
 
 # --- Product limits -------------------------------------------------------------------
