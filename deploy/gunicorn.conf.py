@@ -1,0 +1,25 @@
+"""Gunicorn settings for the web process, read from the environment.
+
+Use: `gunicorn -c deploy/gunicorn.conf.py backend.config.wsgi:application`.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - in a container or behind nginx
+# gthread workers: requests wait on the database more than they compute.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Load the app once in the master, so a broken deploy fails at start, not per worker.
+preload_app = True
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then to bound slow memory growth.
+max_requests = 2000
+max_requests_jitter = 200
+# Trust X-Forwarded-* only from the reverse proxy (nginx on the same host by default).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
