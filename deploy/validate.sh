@@ -75,7 +75,7 @@ if command -v nginx >/dev/null && command -v openssl >/dev/null; then
         sed -i '/brotli/d' "$tmp/nginx.conf"
         note=" (brotli module not installed: brotli lines left out)"
     fi
-    if nginx -t -q -c "$tmp/nginx.conf" -p "$tmp" 2>"$tmp/nginx.log"; then
+    if nginx -t -q -c "$tmp/nginx.conf" 2>"$tmp/nginx.log"; then
         ok "nginx.conf passes nginx -t${note:-}"
     else
         cat "$tmp/nginx.log" >&2
