@@ -29,6 +29,7 @@ from .errors import GeoError
 __all__ = [
     "CompiledRegion",
     "GeoError",
+    "circle_ring",
     "compile_circle",
     "compile_geojson",
     "compile_region",
@@ -120,7 +121,7 @@ def compile_circle(
     # Spherical cap area: the true circle's, not the covering polygon's.
     area_km2 = 2 * math.pi * EARTH_RADIUS_KM**2 * (1 - math.cos(radius / _EARTH_RADIUS_M))
     _check_area(area_km2, max_area_km2=max_area_km2)
-    ring = _circle_ring(lat=lat, lon=lon, radius_m=radius)
+    ring = circle_ring(lat=lat, lon=lon, radius_m=radius)
     ranges, cell_count = _cover([[ring]])
     return CompiledRegion(
         geometry={"type": "Circle", "coordinates": [lon, lat], "radius_m": radius},
@@ -288,8 +289,8 @@ def _cover(polygons: Sequence[PolygonRings]) -> tuple[list[tuple[int, int]], int
     return merge_ranges(cell_range(cell) for cell in compacted), count
 
 
-def _circle_ring(*, lat: float, lon: float, radius_m: float) -> Ring:
-    """Return a closed (lon, lat) ring around the circle, going counter-clockwise."""
+def circle_ring(*, lat: float, lon: float, radius_m: float) -> Ring:
+    """Return a closed, counter-clockwise (lon, lat) ring whose polygon contains the circle."""
     vertices = max(_CIRCLE_MIN_VERTICES, math.ceil(2 * math.pi * radius_m / _CIRCLE_MAX_EDGE_M))
     # A regular n-gon with vertices at d / cos(pi/n) has its edge midpoints at d.
     angle = (radius_m / math.cos(math.pi / vertices) + _CIRCLE_MARGIN_M) / _EARTH_RADIUS_M
