@@ -42,6 +42,8 @@ run: install ## Serve the demo on http://127.0.0.1:8000 (PORT overrides) with wo
 
 test: install ## Lint, check the deploy files, then run the whole suite (PYTEST_ARGS=...)
 	$(DEV_ENV) $(COMPILEMESSAGES)
+	@# Tests run with DEBUG off, as in production: pages need the static files manifest.
+	$(DEV_ENV) $(MANAGE) collectstatic --no-input --clear -v 0
 	$(MAKE) --no-print-directory lint check-deploy-files check-deploy
 	@# pytest's status 5 means it collected no test: that is a failure, not a pass.
 	$(DEV_ENV) $(PY) -m backend.devtools.embedded_redis -- $(PY) -m pytest $(PYTEST_ARGS) \
