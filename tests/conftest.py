@@ -19,6 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:
+    """Hashing with the real, deliberately slow hasher would dominate the suite's time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery() -> Iterator[None]:
     """Unit and API tests run tasks inline; integration tests use a real worker instead."""
     celery_app.conf.task_always_eager = True
