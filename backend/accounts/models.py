@@ -19,6 +19,10 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
+def default_channel_order() -> list[str]:
+    return ["webpush", "sms", "email"]
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     class Language(models.TextChoices):
         EN = "en", "English"
@@ -27,6 +31,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(unique=True)
     name = models.CharField(max_length=120)
     language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
+    # Channels to reach this person on, in order; the next one is used if no answer comes.
+    channel_order = models.JSONField(default=default_channel_order)
+    friend_alerts = models.BooleanField(
+        default=True, help_text="Tell me when a friend answers."
+    )
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin.")
     date_joined = models.DateTimeField(default=timezone.now)

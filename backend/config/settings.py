@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "backend.incidents",
     "backend.checkins",
     "backend.notifications",
+    "backend.console",
+    "backend.pwa",
 ]
 
 MIDDLEWARE = [

@@ -36,7 +36,10 @@ api = [
 
 urlpatterns = [
     path("api/", include(api)),
+    path("api/", include("backend.notifications.urls")),
+    path("console/", include("backend.console.urls")),
     path("r/<str:token>", one_tap, name="one-tap"),
     path("healthz", healthz),
     path("admin/", admin.site.urls),
+    path("", include("backend.pwa.urls")),
 ]

@@ -32,10 +32,12 @@ def _commands(port: str) -> dict[str, list[str]]:
     }
 
 
-def _environment(redis_url: str) -> dict[str, str]:
+def _environment(redis_url: str, port: str) -> dict[str, str]:
     env = {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
     env.setdefault("DEBUG", "1")
     env.setdefault("SAFE_INSECURE_DEV_KEY", "1")
+    # One-tap links in the emails must point at this server, whatever its port.
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
     return env
 
 
@@ -55,7 +57,6 @@ def _banner(port: str, redis_url: str, embedded: bool) -> str:
     database = os.environ.get("DATABASE_URL") or f"SQLite at {VAR_DIR / 'db.sqlite3'}"
     lines = [
         "Safe & Sound is starting",
-        f"  site      {url}/",
         f"  admin     {url}/admin/",
         f"  API docs  {url}/api/docs/",
         f"  health    {url}/healthz",
@@ -125,7 +126,7 @@ def main() -> int:
     try:
         with _broker() as (redis_url, embedded):
             print(_banner(port, redis_url, embedded), flush=True)
-            return supervise(_commands(port), env=_environment(redis_url))
+            return supervise(_commands(port), env=_environment(redis_url, port))
     except EmbeddedRedisError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -5,6 +5,10 @@ from django.db import models
 from django.utils import timezone
 
 
+def default_reminder_minutes() -> list[int]:
+    return [15, 60, 360]
+
+
 class Incident(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -42,6 +46,8 @@ class Incident(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # Minutes after activation at which people who have not answered are reminded.
+    reminder_minutes = models.JSONField(default=default_reminder_minutes)
     # Set when the audience task has created every check-in (fan-out progress).
     fanout_done_at = models.DateTimeField(null=True, blank=True)
 

@@ -4,6 +4,7 @@ A row is claimed with a compare-and-set (pending → sending) before anything is
 so a task that runs twice (broker redelivery, retry) never sends the same message twice.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -13,7 +14,10 @@ from backend.incidents.models import Incident
 
 class Purpose(models.TextChoices):
     ASK = "ask", "Are you safe?"
+    ESCALATION = "escalation", "Are you safe? (next channel)"
     REMINDER = "reminder", "Reminder"
+    NUDGE = "nudge", "A friend asks you to check in"
+    UPDATE = "update", "Official update"
 
 
 class Delivery(models.Model):
@@ -51,3 +55,104 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.purpose}#{self.seq} for {self.checkin_id}: {self.status}"
+
+
+class PushSubscription(models.Model):
+    """One browser/device's Web Push subscription (the PushSubscription JSON)."""
+
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions"
+    )
+    endpoint = models.URLField(max_length=1024, unique=True)
+    p256dh = models.CharField(max_length=100)
+    auth = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"push for {self.person_id}"
+
+
+class Phone(models.Model):
+    """A person's mobile number (E.164), usable only once confirmed with a one-time code."""
+
+    person = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="phone"
+    )
+    number = models.CharField(max_length=20)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    code_hash = models.CharField(max_length=128, blank=True)
+    code_sent_at = models.DateTimeField(null=True, blank=True)
+    code_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Inbound replies are matched by number: a confirmed number has one owner.
+            models.UniqueConstraint(
+                fields=["number"],
+                condition=models.Q(confirmed_at__isnull=False),
+                name="one_owner_per_confirmed_number",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Reminder(models.Model):
+    """When a check-in without an answer is next reminded or escalated (swept by beat)."""
+
+    checkin = models.OneToOneField(CheckIn, on_delete=models.CASCADE, related_name="reminder")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="+")
+    next_at = models.DateTimeField(db_index=True)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    # Index in the person's channel order reached so far (escalation).
+    channel_step = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"reminder for {self.checkin_id} at {self.next_at:%H:%M}"
+
+
+class FriendAlert(models.Model):
+    """Tell RECIPIENT that a friend answered; coalesced per recipient when sent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="friend_alerts_received"
+    )
+    response = models.ForeignKey(
+        "checkins.Response", on_delete=models.CASCADE, related_name="friend_alerts"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    channel = models.CharField(max_length=12, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "response"], name="one_alert_per_answer_and_friend"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "recipient"], name="friendalert_pending")]
+
+    def __str__(self) -> str:
+        return f"alert to {self.recipient_id} about response {self.response_id}"
+
+
+class Nudge(models.Model):
+    """A friend asked someone who has not answered to check in (rate-limited per pair)."""
+
+    from_person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    checkin = models.ForeignKey(CheckIn, on_delete=models.CASCADE, related_name="nudges")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.from_person_id} nudged {self.checkin_id}"
