@@ -37,6 +37,7 @@ api = [
 urlpatterns = [
     path("api/", include(api)),
     path("api/", include("backend.notifications.urls")),
+    path("api/", include("backend.console.api_urls")),
     path("console/", include("backend.console.urls")),
     path("r/<str:token>", one_tap, name="one-tap"),
     path("healthz", healthz),
