@@ -57,6 +57,8 @@ def _banner(port: str, redis_url: str, embedded: bool) -> str:
     database = os.environ.get("DATABASE_URL") or f"SQLite at {VAR_DIR / 'db.sqlite3'}"
     lines = [
         "Safe & Sound is starting",
+        f"  app       {url}/",
+        f"  console   {url}/console/",
         f"  admin     {url}/admin/",
         f"  API docs  {url}/api/docs/",
         f"  health    {url}/healthz",
