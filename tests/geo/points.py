@@ -28,8 +28,10 @@ def destination(lat: float, lon: float, *, distance_m: float, bearing_deg: float
 
 
 def shape_of(geometry: dict) -> Polygon | MultiPolygon:
-    """Return the shapely geometry of a GeoJSON Polygon or MultiPolygon."""
-    return shapely.geometry.shape(geometry)  # type: ignore[return-value]
+    """Return the shapely geometry of a GeoJSON Polygon or MultiPolygon, prepared for speed."""
+    shape = shapely.geometry.shape(geometry)
+    shapely.prepare(shape)
+    return shape  # type: ignore[return-value]
 
 
 def _in_metres(geometry: BaseGeometry, lat0: float) -> BaseGeometry:
@@ -60,11 +62,10 @@ def points_near_edge_inside(
 ) -> list[LatLon]:
     """Return `count` points inside `shape`, each min_m..max_m from a random edge point."""
     parts = list(shape.geoms) if isinstance(shape, MultiPolygon) else [shape]
-    rings = [ring for part in parts for ring in (part.exterior, *part.interiors)]
+    rings = [list(ring.coords) for part in parts for ring in (part.exterior, *part.interiors)]
     points: list[LatLon] = []
     while len(points) < count:
-        ring = rng.choice(rings)
-        coords = list(ring.coords)
+        coords = rng.choice(rings)
         index = rng.randrange(len(coords) - 1)
         (lon1, lat1), (lon2, lat2) = coords[index], coords[index + 1]
         t = rng.random()

@@ -70,8 +70,27 @@ NEAR_PENTAGON = {
     "coordinates": [_square(*h3.cell_to_latlng(_PENTAGON), 0.15)],
 }
 
+
+def _star(lat: float, lon: float, points: int) -> list[list[float]]:
+    """Return a closed ring zig-zagging between 3 km and 6 km from the centre."""
+    ring = [
+        [
+            destination(
+                lat, lon, distance_m=6000 if k % 2 else 3000, bearing_deg=-360 * k / points
+            )[i]
+            for i in (1, 0)
+        ]
+        for k in range(points)
+    ]
+    return [*ring, ring[0]]
+
+
+# Many vertices, so covering cuts it into pieces (regions._pieces): the cover must not change.
+JAGGED_STAR = {"type": "Polygon", "coordinates": [_star(48.8566, 2.3522, 1500)]}
+
 POLYGONS = {
     "paris": PARIS,
+    "jagged_star": JAGGED_STAR,
     "with_hole": WITH_HOLE,
     "two_parts": TWO_PARTS,
     "near_pentagon": NEAR_PENTAGON,
