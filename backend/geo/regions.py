@@ -117,7 +117,9 @@ def compile_circle(
     if isinstance(radius_m, bool) or not isinstance(radius_m, int | float):
         raise GeoError(f"Radius must be a number of metres, got {type(radius_m).__name__}.")
     radius = float(radius_m)
-    if not math.isfinite(radius) or radius <= 0:
+    if not math.isfinite(radius):
+        raise GeoError(f"Radius must be a finite number of metres, got {radius}.")
+    if radius <= 0:
         raise GeoError(f"Radius must be more than 0 metres, got {radius:g}.")
     if radius > max_radius_m:
         raise GeoError(f"Radius must be at most {max_radius_m:g} metres, got {radius:g}.")
@@ -161,7 +163,9 @@ def compile_region(
 
 def _short(value: Any) -> str:
     """Describe a value in an error message without echoing a huge input back."""
-    text = repr(value)
+    if isinstance(value, list | tuple | dict):
+        return f"a {type(value).__name__} of {len(value)} items"
+    text = repr(value[:40] if isinstance(value, str) else value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -59,8 +59,13 @@ def _many_vertices(count: int, position: Any) -> dict[str, Any]:
         ),
         pytest.param(
             _polygon(_ring_with(1, {"lon": 2.36, "lat": 48.84})),
-            r"Position coordinates\[0\]\[1\] must be \[longitude, latitude\]",
+            r"Position coordinates\[0\]\[1\] must be \[longitude, latitude\], got a dict of 2",
             id="position-object",
+        ),
+        pytest.param(
+            {"type": "x" * 10_000, "coordinates": []},
+            r"got 'x{36}\.{4}$",
+            id="long-type-cut-short",
         ),
         pytest.param(
             _polygon(_ring_with(2, [2.36, "48.88"])),
@@ -150,7 +155,8 @@ def test_geo_error_is_a_value_error() -> None:
     [
         pytest.param({"radius_m": 0}, "Radius must be more than 0 metres, got 0", id="zero"),
         pytest.param({"radius_m": -5}, "Radius must be more than 0 metres, got -5", id="negative"),
-        pytest.param({"radius_m": float("nan")}, "more than 0 metres, got nan", id="nan-radius"),
+        pytest.param({"radius_m": float("nan")}, "finite number of metres, got nan", id="nan"),
+        pytest.param({"radius_m": float("inf")}, "finite number of metres, got inf", id="inf"),
         pytest.param({"radius_m": "5 km"}, "Radius must be a number of metres", id="text-radius"),
         pytest.param(
             {"radius_m": 50_001}, "Radius must be at most 50000 metres, got 50001", id="too-large"
