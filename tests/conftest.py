@@ -117,8 +117,22 @@ def celery_worker(transactional_db, mail_dir) -> Iterator[subprocess.Popen]:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     hostname = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "backend.config", "worker", "-l", "warning",
-         "-c", "2", "-n", hostname, "--without-gossip", "--without-mingle"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "backend.config",
+            "worker",
+            "-l",
+            "warning",
+            "-c",
+            "2",
+            "-n",
+            hostname,
+            "--without-gossip",
+            "--without-mingle",
+        ],
         cwd=ROOT,
         env=_worker_env(mail_dir),
     )

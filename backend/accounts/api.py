@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.common.api import ERROR, validated
+from backend.common.api import ERROR, person_of, validated
 from backend.common.errors import ServiceError
 
 from . import services
@@ -53,7 +53,9 @@ class PlaceSerializer(serializers.ModelSerializer):
 
 
 class PlaceCreateSerializer(serializers.Serializer):
-    label = serializers.ChoiceField(choices=Place.Label.choices, default=Place.Label.HOME)
+    label = serializers.ChoiceField(  # type: ignore[assignment] # DRF's Field.label
+        choices=Place.Label.choices, default=Place.Label.HOME
+    )
     lat = serializers.FloatField(min_value=-90, max_value=90)
     lon = serializers.FloatField(min_value=-180, max_value=180)
 
@@ -85,12 +87,12 @@ class SignupView(APIView):
 class MeView(APIView):
     @extend_schema(responses={200: PersonSerializer})
     def get(self, request: Request) -> Response:
-        return Response(PersonSerializer(request.user).data)
+        return Response(PersonSerializer(person_of(request)).data)
 
     @extend_schema(request=MeUpdateSerializer, responses={200: PersonSerializer, 400: ERROR})
     def patch(self, request: Request) -> Response:
         person = services.person_update(
-            person=request.user, **validated(MeUpdateSerializer, request.data)
+            person=person_of(request), **validated(MeUpdateSerializer, request.data)
         )
         return Response(PersonSerializer(person).data)
 
@@ -98,13 +100,13 @@ class MeView(APIView):
 class PlacesView(APIView):
     @extend_schema(responses={200: PlaceSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        places = Place.objects.filter(person=request.user).order_by("id")
+        places = Place.objects.filter(person=person_of(request)).order_by("id")
         return Response(PlaceSerializer(places, many=True).data)
 
     @extend_schema(request=PlaceCreateSerializer, responses={201: PlaceSerializer, 400: ERROR})
     def post(self, request: Request) -> Response:
         place = services.place_add(
-            person=request.user, **validated(PlaceCreateSerializer, request.data)
+            person=person_of(request), **validated(PlaceCreateSerializer, request.data)
         )
         return Response(PlaceSerializer(place).data, status=status.HTTP_201_CREATED)
 
@@ -112,5 +114,5 @@ class PlacesView(APIView):
 class PlaceDetailView(APIView):
     @extend_schema(responses={204: None, 404: ERROR})
     def delete(self, request: Request, place_id: int) -> Response:
-        services.place_delete(person=request.user, place_id=place_id)
+        services.place_delete(person=person_of(request), place_id=place_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

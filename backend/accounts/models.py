@@ -33,14 +33,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
     # Channels to reach this person on, in order; the next one is used if no answer comes.
     channel_order = models.JSONField(default=default_channel_order)
-    friend_alerts = models.BooleanField(
-        default=True, help_text="Tell me when a friend answers."
-    )
+    friend_alerts = models.BooleanField(default=True, help_text="Tell me when a friend answers.")
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin.")
     date_joined = models.DateTimeField(default=timezone.now)
 
-    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

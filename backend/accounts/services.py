@@ -29,7 +29,9 @@ def person_signup(*, email: str, password: str, name: str, language: str = "en")
         with transaction.atomic():
             user.save()
     except IntegrityError as exc:  # a concurrent sign-up with the same email won
-        raise ServiceError("An account with this email already exists.", code="email_taken") from exc
+        raise ServiceError(
+            "An account with this email already exists.", code="email_taken"
+        ) from exc
     friend_requests_attach(person=user)
     return user
 

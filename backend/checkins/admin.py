@@ -21,5 +21,13 @@ class CheckInAdmin(admin.ModelAdmin):
 
 @admin.register(IncidentCounter)
 class IncidentCounterAdmin(admin.ModelAdmin):
-    list_display = ["incident", "shard", "targeted", "delivered", "safe", "need_help", "not_in_area"]
+    list_display = [
+        "incident",
+        "shard",
+        "targeted",
+        "delivered",
+        "safe",
+        "need_help",
+        "not_in_area",
+    ]
     list_filter = ["incident"]

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.common.api import ERROR, validated
+from backend.common.api import ERROR, person_of, validated
 from backend.incidents.selectors import access_incident
 
 from . import selectors, services
@@ -44,7 +44,15 @@ class FriendCheckInSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CheckIn
-        fields = ["person_id", "name", "incident_id", "incident_title", "status", "note", "answered_at"]
+        fields = [
+            "person_id",
+            "name",
+            "incident_id",
+            "incident_title",
+            "status",
+            "note",
+            "answered_at",
+        ]
 
 
 class RespondSerializer(serializers.Serializer):
@@ -55,17 +63,18 @@ class RespondSerializer(serializers.Serializer):
 class MyCheckInsView(APIView):
     @extend_schema(responses={200: CheckInSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        checkins = selectors.checkins_of(person=request.user)[:100]
+        checkins = selectors.checkins_of(person=person_of(request))[:100]
         return Response(CheckInSerializer(checkins, many=True).data)
 
 
 class RespondView(APIView):
     @extend_schema(
-        request=RespondSerializer, responses={200: CheckInSerializer, 400: ERROR, 404: ERROR, 409: ERROR}
+        request=RespondSerializer,
+        responses={200: CheckInSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request: Request, checkin_id: int) -> Response:
         data = validated(RespondSerializer, request.data)
-        selectors.access_own_checkin(person=request.user, checkin_id=checkin_id)
+        selectors.access_own_checkin(person=person_of(request), checkin_id=checkin_id)
         checkin = services.checkin_respond(checkin_id=checkin_id, via="app", **data)
         return Response(CheckInSerializer(checkin).data)
 
@@ -73,13 +82,13 @@ class RespondView(APIView):
 class IncidentFriendsView(APIView):
     @extend_schema(responses={200: FriendCheckInSerializer(many=True), 404: ERROR})
     def get(self, request: Request, incident_id: int) -> Response:
-        access_incident(viewer=request.user, incident_id=incident_id)
-        checkins = selectors.friends_checkins(viewer=request.user, incident_id=incident_id)
+        access_incident(viewer=person_of(request), incident_id=incident_id)
+        checkins = selectors.friends_checkins(viewer=person_of(request), incident_id=incident_id)
         return Response(FriendCheckInSerializer(checkins, many=True).data)
 
 
 class MyFriendsCheckInsView(APIView):
     @extend_schema(responses={200: FriendCheckInSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        checkins = selectors.friends_checkins(viewer=request.user)
+        checkins = selectors.friends_checkins(viewer=person_of(request))
         return Response(FriendCheckInSerializer(checkins, many=True).data)

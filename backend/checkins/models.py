@@ -75,3 +75,6 @@ class IncidentCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["incident", "shard"], name="one_counter_per_shard")
         ]
+
+    def __str__(self) -> str:
+        return f"counters of {self.incident_id} (shard {self.shard})"

@@ -41,7 +41,9 @@ def checkins_of(*, person: User) -> QuerySet[CheckIn]:
 
 def access_own_checkin(*, person: User, checkin_id: int) -> CheckIn:
     """PERSON's check-in; anyone else's is 404."""
-    checkin = CheckIn.objects.select_related("incident").filter(id=checkin_id, person=person).first()
+    checkin = (
+        CheckIn.objects.select_related("incident").filter(id=checkin_id, person=person).first()
+    )
     if checkin is None:
         raise NotFound("No such check-in.")
     return checkin

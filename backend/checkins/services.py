@@ -2,6 +2,7 @@
 
 import random
 from collections.abc import Callable
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -103,7 +104,9 @@ def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -
         if current is None:
             raise NotFound("No such check-in.")
         if current.incident.status != Incident.Status.ACTIVE:
-            raise Conflict("This incident is closed; answers are no longer accepted.", code="closed")
+            raise Conflict(
+                "This incident is closed; answers are no longer accepted.", code="closed"
+            )
         if current.status == status and current.note == note:
             return current
         now = timezone.now()
@@ -116,13 +119,15 @@ def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -
             ).update(status=status, note=note, answered_at=now, answered_via=via)
             if not changed:
                 continue  # another answer landed first; look again
-            Response.objects.create(checkin_id=checkin_id, status=status, note=note, via=via, at=now)
+            Response.objects.create(
+                checkin_id=checkin_id, status=status, note=note, via=via, at=now
+            )
             deltas = {status: 1}
             if current.status != CheckIn.Status.PENDING:
                 deltas[current.status] = deltas.get(current.status, 0) - 1
             counters_bump(incident_id=current.incident_id, **deltas)
             for listener in answer_listeners:
-                transaction.on_commit(lambda listener=listener: listener(checkin_id))
+                transaction.on_commit(partial(listener, checkin_id))
         current.status, current.note, current.answered_at, current.answered_via = (
             status,
             note,

@@ -23,7 +23,9 @@ def one_tap(request: HttpRequest, token: str) -> HttpResponse:
     try:
         checkin = selectors.checkin_for_token(token=token)
     except ServiceError as exc:
-        return render(request, "checkins/one_tap_invalid.html", {"message": exc.message}, status=404)
+        return render(
+            request, "checkins/one_tap_invalid.html", {"message": exc.message}, status=404
+        )
     translation.activate(checkin.person.language)
     context = {"checkin": checkin, "answers": Answer.choices, "token": token}
     if request.method == "GET":

@@ -32,7 +32,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     for name, check in (("database", _database), ("broker", _broker), ("workers", _workers)):
         try:
             checks[name] = check()
-        except Exception as exc:  # noqa: BLE001 - any failure is the answer here
+        except Exception as exc:
             checks[name] = f"error: {type(exc).__name__}: {exc}"[:200]
     healthy = all(value.startswith("ok") for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
+    )

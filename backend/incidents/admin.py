@@ -15,7 +15,7 @@ class RegionInline(admin.TabularInline):
     model = AffectedRegion
     extra = 0
     fields = ["summary", "area_km2", "cell_count"]
-    readonly_fields = fields
+    readonly_fields = ["summary", "area_km2", "cell_count"]
     can_delete = False
 
 
@@ -40,7 +40,9 @@ class IncidentAdmin(admin.ModelAdmin):
     @admin.display(description="targeted / safe / need help / no answer")
     def counters(self, incident: Incident) -> str:
         stats = incident_stats(incident_id=incident.id)
-        return f"{stats['targeted']} / {stats['safe']} / {stats['need_help']} / {stats['no_answer']}"
+        return (
+            f"{stats['targeted']} / {stats['safe']} / {stats['need_help']} / {stats['no_answer']}"
+        )
 
     def _run(self, request: HttpRequest, queryset: QuerySet[Incident], service, verb: str) -> None:
         for incident in queryset:

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.checkins.selectors import incident_stats
-from backend.common.api import ERROR, IsOperator, validated
+from backend.common.api import ERROR, IsOperator, person_of, validated
 
 from . import selectors, services
 from .models import AffectedRegion, Incident
@@ -105,13 +105,14 @@ class StatsSerializer(serializers.Serializer):
 
 class IncidentsView(APIView):
     def get_permissions(self) -> list[Any]:
+        permissions = list(super().get_permissions())
         if self.request.method == "POST":
-            return [*super().get_permissions(), IsOperator()]
-        return super().get_permissions()
+            permissions.append(IsOperator())
+        return permissions
 
     @extend_schema(responses={200: IncidentSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        incidents = selectors.incidents_visible(viewer=request.user)[:200]
+        incidents = selectors.incidents_visible(viewer=person_of(request))[:200]
         return Response(IncidentSerializer(incidents, many=True).data)
 
     @extend_schema(
@@ -120,7 +121,7 @@ class IncidentsView(APIView):
     )
     def post(self, request: Request) -> Response:
         incident = services.incident_create(
-            creator=request.user, **validated(IncidentCreateSerializer, request.data)
+            creator=person_of(request), **validated(IncidentCreateSerializer, request.data)
         )
         return Response(IncidentSerializer(incident).data, status=status.HTTP_201_CREATED)
 
@@ -128,7 +129,7 @@ class IncidentsView(APIView):
 class IncidentDetailView(APIView):
     @extend_schema(responses={200: IncidentSerializer, 404: ERROR})
     def get(self, request: Request, incident_id: int) -> Response:
-        incident = selectors.access_incident(viewer=request.user, incident_id=incident_id)
+        incident = selectors.access_incident(viewer=person_of(request), incident_id=incident_id)
         return Response(IncidentSerializer(incident).data)
 
 
@@ -137,7 +138,7 @@ class AudienceView(APIView):
 
     @extend_schema(responses={200: AudienceSerializer, 403: ERROR, 404: ERROR})
     def get(self, request: Request, incident_id: int) -> Response:
-        selectors.access_incident(viewer=request.user, incident_id=incident_id)
+        selectors.access_incident(viewer=person_of(request), incident_id=incident_id)
         return Response({"people": selectors.incident_audience_count(incident_id=incident_id)})
 
 
@@ -146,7 +147,7 @@ class ActivateView(APIView):
 
     @extend_schema(request=None, responses={202: IncidentSerializer, 404: ERROR, 409: ERROR})
     def post(self, request: Request, incident_id: int) -> Response:
-        incident = services.incident_activate(actor=request.user, incident_id=incident_id)
+        incident = services.incident_activate(actor=person_of(request), incident_id=incident_id)
         return Response(IncidentSerializer(incident).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -155,7 +156,7 @@ class ResolveView(APIView):
 
     @extend_schema(request=None, responses={200: IncidentSerializer, 404: ERROR, 409: ERROR})
     def post(self, request: Request, incident_id: int) -> Response:
-        incident = services.incident_resolve(actor=request.user, incident_id=incident_id)
+        incident = services.incident_resolve(actor=person_of(request), incident_id=incident_id)
         return Response(IncidentSerializer(incident).data)
 
 
@@ -164,5 +165,5 @@ class StatsView(APIView):
 
     @extend_schema(responses={200: StatsSerializer, 403: ERROR, 404: ERROR})
     def get(self, request: Request, incident_id: int) -> Response:
-        selectors.access_incident(viewer=request.user, incident_id=incident_id)
+        selectors.access_incident(viewer=person_of(request), incident_id=incident_id)
         return Response(incident_stats(incident_id=incident_id))

@@ -86,6 +86,9 @@ class CellRange(models.Model):
     class Meta:
         indexes = [models.Index(fields=["incident", "lo", "hi"], name="cellrange_incident_lo")]
 
+    def __str__(self) -> str:
+        return f"[{self.lo}, {self.hi}]"
+
 
 class AuditEntry(models.Model):
     """Every operator action, with who and when."""

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.accounts.models import User
-from backend.common.api import ERROR, validated
+from backend.common.api import ERROR, person_of, validated
 
 from . import selectors, services
 from .models import FriendRequest
@@ -40,7 +40,7 @@ class FriendsOverviewSerializer(serializers.Serializer):
 class FriendsView(APIView):
     @extend_schema(responses={200: FriendsOverviewSerializer})
     def get(self, request: Request) -> Response:
-        person = request.user
+        person = person_of(request)
         return Response(
             {
                 "friends": FriendSerializer(selectors.friends_of(person=person), many=True).data,
@@ -48,9 +48,7 @@ class FriendsView(APIView):
                     selectors.friend_requests_incoming(person=person), many=True
                 ).data,
                 "outgoing": FriendRequestSerializer(
-                    selectors.friend_requests_outgoing(person=person).select_related(
-                        "from_person"
-                    ),
+                    selectors.friend_requests_outgoing(person=person).select_related("from_person"),
                     many=True,
                 ).data,
             }
@@ -64,26 +62,34 @@ class FriendRequestsView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(FriendRequestCreateSerializer, request.data)
-        friend_request = services.friend_request_create(sender=request.user, email=data["email"])
-        return Response(FriendRequestSerializer(friend_request).data, status=status.HTTP_201_CREATED)
+        friend_request = services.friend_request_create(
+            sender=person_of(request), email=data["email"]
+        )
+        return Response(
+            FriendRequestSerializer(friend_request).data, status=status.HTTP_201_CREATED
+        )
 
 
 class FriendRequestAcceptView(APIView):
     @extend_schema(request=None, responses={200: FriendRequestSerializer, 404: ERROR})
     def post(self, request: Request, request_id: int) -> Response:
-        friend_request = services.friend_request_accept(person=request.user, request_id=request_id)
+        friend_request = services.friend_request_accept(
+            person=person_of(request), request_id=request_id
+        )
         return Response(FriendRequestSerializer(friend_request).data)
 
 
 class FriendRequestDeclineView(APIView):
     @extend_schema(request=None, responses={200: FriendRequestSerializer, 404: ERROR})
     def post(self, request: Request, request_id: int) -> Response:
-        friend_request = services.friend_request_decline(person=request.user, request_id=request_id)
+        friend_request = services.friend_request_decline(
+            person=person_of(request), request_id=request_id
+        )
         return Response(FriendRequestSerializer(friend_request).data)
 
 
 class FriendDetailView(APIView):
     @extend_schema(responses={204: None, 404: ERROR})
     def delete(self, request: Request, friend_id: int) -> Response:
-        services.friendship_remove(person=request.user, friend_id=friend_id)
+        services.friendship_remove(person=person_of(request), friend_id=friend_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -41,7 +41,10 @@ def test_signup_with_a_taken_email_is_refused(api, alice):
         ({"email": "not-an-email", "password": PASSWORD, "name": "X"}, "email"),
         ({"email": "x@example.org", "password": "123", "name": "X"}, "password"),
         ({"email": "x@example.org", "password": PASSWORD}, "name"),
-        ({"email": "x@example.org", "password": PASSWORD, "name": "X", "language": "xx"}, "language"),
+        (
+            {"email": "x@example.org", "password": PASSWORD, "name": "X", "language": "xx"},
+            "language",
+        ),
         ({"email": "x@example.org", "password": PASSWORD, "name": "X" * 500}, "name"),
     ],
 )

@@ -23,7 +23,11 @@ def test_the_last_answer_wins_and_every_answer_is_kept(api, alice, alice_checkin
     _respond(api, alice, alice_checkin, status="safe")
     alice_checkin.refresh_from_db()
     assert alice_checkin.status == "safe"
-    history = list(Response.objects.filter(checkin=alice_checkin).order_by("id").values_list("status", flat=True))
+    history = list(
+        Response.objects.filter(checkin=alice_checkin)
+        .order_by("id")
+        .values_list("status", flat=True)
+    )
     assert history == ["need_help", "safe"]
     stats = incident_stats(incident_id=incident.id)
     assert (stats["safe"], stats["need_help"], stats["no_answer"]) == (1, 0, 1)

@@ -82,7 +82,13 @@ def test_bad_regions_are_refused_with_a_message_and_nothing_is_created(api, oliv
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"title": ""}, {"title": "x" * 201}, {"kind": "alien"}, {"drill": "maybe"}, {"regions": "all"}],
+    [
+        {"title": ""},
+        {"title": "x" * 201},
+        {"kind": "alien"},
+        {"drill": "maybe"},
+        {"regions": "all"},
+    ],
 )
 def test_bad_fields_are_refused(api, olivia, overrides):
     response = _create(api, olivia, **overrides)

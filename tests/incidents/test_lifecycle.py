@@ -22,7 +22,9 @@ def test_activation_answers_202_and_creates_one_checkin_per_affected_person(
         response = api(olivia).post(f"/api/incidents/{incident.id}/activate/")
     assert response.status_code == 202
     assert response.json()["status"] == "active"
-    targeted = set(CheckIn.objects.filter(incident=incident).values_list("person__email", flat=True))
+    targeted = set(
+        CheckIn.objects.filter(incident=incident).values_list("person__email", flat=True)
+    )
     assert targeted == {"alice@example.org", "charlie@example.org"}  # bob lives in Lyon
 
 
@@ -37,8 +39,8 @@ def test_activating_twice_is_a_409_and_creates_nothing_more(
 
 
 def test_the_fanout_task_running_twice_creates_nothing_more(olivia, alice, charlie, incident):
-    from backend.checkins.services import checkins_create_for_incident
     from backend.checkins.selectors import incident_stats
+    from backend.checkins.services import checkins_create_for_incident
 
     Incident.objects.filter(id=incident.id).update(status="active")
     assert checkins_create_for_incident(incident_id=incident.id) == 2

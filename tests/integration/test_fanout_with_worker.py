@@ -37,13 +37,17 @@ def _wait_for(condition, timeout: float = 120.0) -> None:
         time.sleep(0.25)
 
 
-def test_activation_reaches_everyone_inside_exactly_once(api, client, celery_worker, mail_dir, tmp_path):
+def test_activation_reaches_everyone_inside_exactly_once(
+    api, client, celery_worker, mail_dir, tmp_path
+):
     positions_file = tmp_path / "positions.csv"
     call_command(
         "seed_population", people=PEOPLE, bbox=BBOX, prefix="it", positions_out=str(positions_file)
     )
     with positions_file.open() as f:
-        positions = {int(r["person_id"]): (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(f)}
+        positions = {
+            int(r["person_id"]): (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(f)
+        }
     polygon = shape(PARIS_POLYGON)
     inside = {pid for pid, (lat, lon) in positions.items() if polygon.contains(Point(lon, lat))}
     assert 300 < len(inside) < PEOPLE - 300
@@ -59,7 +63,9 @@ def test_activation_reaches_everyone_inside_exactly_once(api, client, celery_wor
     assert api(olivia).post(f"/api/incidents/{incident_id}/activate/").status_code == 202
 
     _wait_for(lambda: incident_stats(incident_id=incident_id)["delivered"] >= preview > 0)
-    targeted = set(CheckIn.objects.filter(incident_id=incident_id).values_list("person_id", flat=True))
+    targeted = set(
+        CheckIn.objects.filter(incident_id=incident_id).values_list("person_id", flat=True)
+    )
     assert len(targeted) == preview
     assert inside <= targeted, f"missed {len(inside - targeted)} people inside the polygon"
     for person_id in targeted - inside:

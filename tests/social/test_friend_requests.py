@@ -13,7 +13,9 @@ def _are_friends(a, b) -> bool:
 
 
 def test_request_then_accept_makes_a_mutual_friendship(api, alice, charlie):
-    sent = api(charlie).post("/api/friends/requests/", {"email": "alice@example.org"}, format="json")
+    sent = api(charlie).post(
+        "/api/friends/requests/", {"email": "alice@example.org"}, format="json"
+    )
     assert sent.status_code == 201
     incoming = api(alice).get("/api/friends/").json()["incoming"]
     assert [r["from_name"] for r in incoming] == ["Charlie"]
@@ -23,7 +25,9 @@ def test_request_then_accept_makes_a_mutual_friendship(api, alice, charlie):
 
 
 def test_declining_makes_no_friendship(api, alice, charlie):
-    sent = api(charlie).post("/api/friends/requests/", {"email": "alice@example.org"}, format="json")
+    sent = api(charlie).post(
+        "/api/friends/requests/", {"email": "alice@example.org"}, format="json"
+    )
     response = api(alice).post(f"/api/friends/requests/{sent.json()['id']}/decline/")
     assert response.status_code == 200
     assert response.json()["status"] == "declined"
@@ -31,7 +35,9 @@ def test_declining_makes_no_friendship(api, alice, charlie):
 
 
 def test_only_the_recipient_can_accept(api, alice, charlie, olivia):
-    sent = api(charlie).post("/api/friends/requests/", {"email": "alice@example.org"}, format="json")
+    sent = api(charlie).post(
+        "/api/friends/requests/", {"email": "alice@example.org"}, format="json"
+    )
     for outsider in (charlie, olivia):
         response = api(outsider).post(f"/api/friends/requests/{sent.json()['id']}/accept/")
         assert response.status_code == 404
@@ -39,15 +45,21 @@ def test_only_the_recipient_can_accept(api, alice, charlie, olivia):
 
 
 def test_accepting_twice_is_404_the_second_time(api, alice, charlie):
-    sent = api(charlie).post("/api/friends/requests/", {"email": "alice@example.org"}, format="json")
+    sent = api(charlie).post(
+        "/api/friends/requests/", {"email": "alice@example.org"}, format="json"
+    )
     assert api(alice).post(f"/api/friends/requests/{sent.json()['id']}/accept/").status_code == 200
     assert api(alice).post(f"/api/friends/requests/{sent.json()['id']}/accept/").status_code == 404
     assert Friendship.objects.filter(person=alice, friend=charlie).count() == 1
 
 
 def test_a_request_to_an_unknown_email_looks_the_same_as_to_a_known_one(api, charlie):
-    known = api(charlie).post("/api/friends/requests/", {"email": "alice@example.org"}, format="json")
-    unknown = api(charlie).post("/api/friends/requests/", {"email": "nobody@example.org"}, format="json")
+    known = api(charlie).post(
+        "/api/friends/requests/", {"email": "alice@example.org"}, format="json"
+    )
+    unknown = api(charlie).post(
+        "/api/friends/requests/", {"email": "nobody@example.org"}, format="json"
+    )
     assert known.status_code == unknown.status_code == 201
     assert set(known.json()) == set(unknown.json())
 
@@ -60,7 +72,9 @@ def test_crossed_requests_become_a_friendship(api, alice, charlie):
 
 def test_requesting_myself_or_a_friend_is_refused(api, alice, bob):
     assert (
-        api(alice).post("/api/friends/requests/", {"email": "alice@example.org"}, format="json").status_code
+        api(alice)
+        .post("/api/friends/requests/", {"email": "alice@example.org"}, format="json")
+        .status_code
         == 400
     )
     again = api(alice).post("/api/friends/requests/", {"email": "bob@example.org"}, format="json")

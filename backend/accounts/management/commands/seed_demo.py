@@ -14,7 +14,7 @@ from backend.incidents.models import Incident
 from backend.incidents.services import incident_create
 from backend.social.models import Friendship
 
-DEMO_PASSWORD = "safe-and-sound-demo"
+DEMO_PASSWORD = "safe-and-sound-demo"  # noqa: S105 - published in the README
 
 # email, name, language, places (lat, lon), operator?
 PEOPLE = [
@@ -56,12 +56,12 @@ class Command(BaseCommand):
             return
         ensure_operators_group()
         operators = Group.objects.get(name=OPERATORS_GROUP)
-        people = {}
-        for email, name, language, places, operator in PEOPLE:
+        people: dict[str, User] = {}
+        for email, name, language, places, is_operator in PEOPLE:
             person = User.objects.create_user(
-                email, DEMO_PASSWORD, name=name, language=language, is_staff=operator
+                email, DEMO_PASSWORD, name=name, language=language, is_staff=is_operator
             )
-            if operator:
+            if is_operator:
                 person.groups.add(operators)
             for lat, lon in places:
                 Place.objects.create(person=person, cell=cell_for_point(lat=lat, lon=lon))
@@ -71,9 +71,8 @@ class Command(BaseCommand):
             Friendship.objects.create(person=people[b], friend=people[a])
         if options["crowd"]:
             call_command("seed_population", people=options["crowd"], prefix="crowd", friends=4)
-        operator = User.objects.get(email="olivia@demo.safe")
         incident_create(
-            creator=operator,
+            creator=people["olivia@demo.safe"],
             title="Paris attacks (demo)",
             description="Shootings reported in several places in central Paris.",
             kind=Incident.Kind.ATTACK,

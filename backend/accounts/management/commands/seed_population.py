@@ -56,12 +56,10 @@ class Command(BaseCommand):
         if options["friends"] < 0 or options["friends"] > 1000:
             raise CommandError("--friends must be between 0 and 1,000")
         south, west, north, east = _bbox(options["bbox"])
-        rng = random.Random(options["seed"])
+        rng = random.Random(options["seed"])  # noqa: S311 - synthetic data, not secrets
         prefix = options["prefix"] or f"pop{int(time.time() * 1000):x}"
         started = time.monotonic()
-        positions = [
-            (rng.uniform(south, north), rng.uniform(west, east)) for _ in range(count)
-        ]
+        positions = [(rng.uniform(south, north), rng.uniform(west, east)) for _ in range(count)]
         with transaction.atomic():
             ids = self._insert_people(prefix, count)
             self._progress("people", count, started)
@@ -73,7 +71,9 @@ class Command(BaseCommand):
             with open(options["positions_out"], "w", newline="") as out:
                 writer = csv.writer(out)
                 writer.writerow(["person_id", "lat", "lon"])
-                writer.writerows((pid, lat, lon) for pid, (lat, lon) in zip(ids, positions, strict=True))
+                writer.writerows(
+                    (pid, lat, lon) for pid, (lat, lon) in zip(ids, positions, strict=True)
+                )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded {count:,} people ({prefix}*) in {time.monotonic() - started:.1f} s"
