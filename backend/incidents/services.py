@@ -152,6 +152,49 @@ def incident_resolve(*, actor: User, incident_id: int) -> Incident:
         if incident is None:
             raise NotFound("No such incident.")
         if not changed:
-            raise Conflict(f"This incident is {incident.status}; only an active one can be resolved.")
+            raise Conflict(
+                f"This incident is {incident.status}; only an active one can be resolved."
+            )
         audit(actor=actor, action="resolve", incident=incident)
+    return incident
+
+
+def incident_edit(
+    *,
+    actor: User,
+    incident_id: int,
+    title: str | None = None,
+    description: str | None = None,
+    kind: str | None = None,
+    drill: bool | None = None,
+) -> Incident:
+    """Change the title, description, kind or drill flag of a draft; None leaves a field as is.
+
+    Compare-and-set on the draft status, so an incident activated meanwhile is not changed.
+    """
+    _require_operator(actor)
+    changes: dict[str, Any] = {
+        field: value
+        for field, value in {
+            "title": title.strip() if title is not None else None,
+            "description": description,
+            "kind": kind,
+            "drill": drill,
+        }.items()
+        if value is not None
+    }
+    if "title" in changes and not changes["title"]:
+        raise ServiceError("The title cannot be empty.", fields={"title": ["required"]})
+    if "kind" in changes and changes["kind"] not in Incident.Kind.values:
+        raise ServiceError(f"Unknown kind {changes['kind']!r}.", fields={"kind": ["invalid"]})
+    with transaction.atomic():
+        changed = Incident.objects.filter(id=incident_id, status=Incident.Status.DRAFT).update(
+            **changes
+        )
+        incident = Incident.objects.filter(id=incident_id).first()
+        if incident is None:
+            raise NotFound("No such incident.")
+        if not changed:
+            raise Conflict("Only a draft can be edited.")
+        audit(actor=actor, action="edit", incident=incident, fields=sorted(changes))
     return incident
