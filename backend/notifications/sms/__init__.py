@@ -1,0 +1,1 @@
+"""SMS: provider backends, phone confirmation, outbound texts and inbound replies."""
