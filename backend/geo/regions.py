@@ -47,8 +47,11 @@ _CIRCLE_MIN_VERTICES = 64
 # Pushed outwards on top of the circumscribing factor, to absorb those millimetres.
 _CIRCLE_MARGIN_M = 1.0
 
-# Covering is cut into pieces of at most this many vertices (see _pieces).
-_MAX_PIECE_VERTICES = 200
+# Covering cuts a region into pieces until each costs H3 at most this many cell-vertex tests
+# (about 10 ms); each call also costs about 1 ms whatever the size, so pieces stay large.
+_PIECE_WORK_LIMIT = 2_000_000
+_KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
+_CELL_AREA_KM2 = h3.average_hexagon_area(RESOLUTION, unit="km^2")
 
 Ring = list[tuple[float, float]]  # (lon, lat) positions, closed
 PolygonRings = list[Ring]  # exterior first, then holes
@@ -300,7 +303,7 @@ def _cover(shape: Polygon | MultiPolygon) -> tuple[list[tuple[int, int]], int]:
 
 
 def _pieces(shape: Polygon | MultiPolygon) -> Iterator[Polygon]:
-    """Cut `shape` in halves until each piece has at most _MAX_PIECE_VERTICES vertices.
+    """Cut `shape` in halves until covering each piece is at most _PIECE_WORK_LIMIT work.
 
     H3 tests every candidate cell against every edge, so covering costs cells times vertices
     (6 s for 100,000 cells inside 10,000 vertices). The pieces tile the shape, so a cell
@@ -309,10 +312,17 @@ def _pieces(shape: Polygon | MultiPolygon) -> Iterator[Polygon]:
     pending = list(getattr(shape, "geoms", [shape]))
     while pending:
         polygon = pending.pop()
-        if shapely.get_num_coordinates(polygon) <= _MAX_PIECE_VERTICES:
+        west, south, east, north = polygon.bounds
+        box_km2 = (
+            (east - west)
+            * (north - south)
+            * _KM_PER_DEGREE**2
+            * math.cos(math.radians((south + north) / 2))
+        )
+        work = shapely.get_num_coordinates(polygon) * box_km2 / _CELL_AREA_KM2
+        if work <= _PIECE_WORK_LIMIT:
             yield polygon
             continue
-        west, south, east, north = polygon.bounds
         if east - west >= north - south:
             middle = (west + east) / 2
             halves = [box(west, south, middle, north), box(middle, south, east, north)]
