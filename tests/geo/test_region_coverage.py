@@ -7,7 +7,13 @@ import pytest
 from shapely.geometry import Point, Polygon
 
 from backend.geo.cells import cell_for_point
-from backend.geo.regions import CompiledRegion, circle_ring, compile_circle, compile_geojson
+from backend.geo.regions import (
+    CompiledRegion,
+    _pieces,
+    circle_ring,
+    compile_circle,
+    compile_geojson,
+)
 from tests.geo.points import (
     LatLon,
     destination,
@@ -86,7 +92,7 @@ def _star(lat: float, lon: float, points: int) -> list[list[float]]:
 
 
 # Many vertices, so covering cuts it into pieces (regions._pieces): the cover must not change.
-JAGGED_STAR = {"type": "Polygon", "coordinates": [_star(48.8566, 2.3522, 1500)]}
+JAGGED_STAR = {"type": "Polygon", "coordinates": [_star(48.8566, 2.3522, 2500)]}
 
 POLYGONS = {
     "paris": PARIS,
@@ -187,6 +193,11 @@ def test_the_cover_is_exactly_the_res9_cells_overlapping_the_polygon(name: str) 
     assert region.cell_count == len(overlapping)
     assert all(region.contains_cell(cell) for cell in overlapping)
     assert len(region.ranges) < len(overlapping) / 3  # compacting and merging did work
+
+
+def test_the_jagged_star_is_covered_in_several_pieces() -> None:
+    # Keeps the tests above meaningful for the piecewise path.
+    assert len(list(_pieces(shape_of(JAGGED_STAR)))) >= 2
 
 
 def test_a_polygon_smaller_than_a_cell_is_covered() -> None:
