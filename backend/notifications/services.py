@@ -1,37 +1,89 @@
-"""Writes for deliveries: create outbox rows, claim them by compare-and-set, send.
+"""Writes for notifications: the delivery outbox, reminders, friend alerts and nudges.
 
-Every function here is safe to run twice for the same input: rows are unique per
-(check-in, channel, purpose, seq) and only the caller whose claim changed the row sends.
+Every function here is safe to run twice for the same input: outbox rows are unique per
+(check-in, channel, purpose, seq) and only the caller whose compare-and-set changed a row
+sends. Long waits (escalation, reminders, friend-alert windows) are rows swept by beat.
 """
 
 import logging
-from collections.abc import Iterator
-from datetime import timedelta
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from backend.accounts.models import User
-from backend.checkins.models import CheckIn
+from backend.accounts.models import User, default_channel_order
+from backend.checkins.models import CheckIn, Response
 from backend.checkins.services import checkin_mark_delivered
 from backend.checkins.tokens import checkin_token
+from backend.common.errors import Conflict, NotFound, ServiceError
 from backend.incidents.models import Incident
+from backend.social.models import Friendship
 
-from .channels import CHANNELS, Message
-from .models import Delivery, Purpose
+from . import conf
+from .channels import CHANNELS, FriendNews, Message, SendResult
+from .models import Delivery, FriendAlert, Nudge, Purpose, PushSubscription, Reminder
+from .webpush import retry_delay, validate_subscription
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 # A claim older than this belongs to a worker that died mid-send: the row is tried again.
 CLAIM_LEASE = timedelta(minutes=5)
+# Purposes that only make sense while the person has not answered.
+UNANSWERED_PURPOSES = (Purpose.ESCALATION, Purpose.REMINDER, Purpose.NUDGE)
+
+# One statement schedules every unanswered check-in of an incident; a second run inserts
+# nothing (one reminder row per check-in).
+SCHEDULE_REMINDERS_SQL = """
+INSERT INTO notifications_reminder (checkin_id, incident_id, next_at, reminders_sent, channel_step)
+SELECT c.id, c.incident_id, %s, 0, 0
+FROM checkins_checkin c
+WHERE c.incident_id = %s AND c.status = 'pending'
+ON CONFLICT (checkin_id) DO NOTHING
+"""
+
+# One statement queues an alert for every friend who opted in.
+CREATE_FRIEND_ALERTS_SQL = """
+INSERT INTO notifications_friendalert (recipient_id, response_id, status, channel, created_at)
+SELECT f.friend_id, %s, 'pending', '', %s
+FROM social_friendship f
+JOIN accounts_user u ON u.id = f.friend_id AND u.is_active AND u.friend_alerts
+WHERE f.person_id = %s
+ON CONFLICT (recipient_id, response_id) DO NOTHING
+"""
+
+
+class RateLimited(ServiceError):
+    """Too soon to do this again; RETRY_AFTER says how many seconds to wait."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- Which channel -----------------------------------------------------------------------
 
 
 def channels_for(person: User) -> list[str]:
-    """The channels that reach PERSON, in the order they are used."""
-    return [name for name, channel in CHANNELS.items() if channel.reaches(person)]
+    """The channels that reach PERSON, in the order they chose."""
+    names = dict.fromkeys(name for name in person.channel_order if name in CHANNELS)
+    return [name for name in names if CHANNELS[name].reaches(person)]
+
+
+def _with_addresses(checkins: QuerySet[CheckIn]) -> QuerySet[CheckIn]:
+    """Load what `channels_for` and the channels read, in a fixed number of queries."""
+    return checkins.select_related("person", "person__phone", "incident").prefetch_related(
+        "person__push_subscriptions"
+    )
 
 
 def checkin_ids_in_batches(*, incident_id: int, size: int) -> Iterator[list[int]]:
@@ -49,7 +101,7 @@ def checkin_ids_in_batches(*, incident_id: int, size: int) -> Iterator[list[int]
         last = batch[-1]
 
 
-def message_for(checkin: CheckIn, *, purpose: str) -> Message:
+def message_for(checkin: CheckIn, *, purpose: str, sender_name: str = "") -> Message:
     token = checkin_token(checkin.id)
     return Message(
         checkin_id=checkin.id,
@@ -59,37 +111,33 @@ def message_for(checkin: CheckIn, *, purpose: str) -> Message:
         token=token,
         link=settings.SITE_URL + reverse("one-tap", args=[token]),
         language=checkin.person.language,
+        sender_name=sender_name,
     )
+
+
+# --- The outbox --------------------------------------------------------------------------
 
 
 def deliveries_send_batch(
     *, checkin_ids: list[int], purpose: str = Purpose.ASK, seq: int = 0
 ) -> dict[str, int]:
-    """Create the outbox rows for a batch of check-ins and send every pending one.
+    """Create the outbox rows for a batch of check-ins on each person's FIRST channel; send.
 
-    Check-ins of incidents no longer active are skipped. Returns counts per outcome.
+    Later channels come from escalation (`reminders_sweep`). Check-ins of incidents no longer
+    active are skipped. Returns counts per outcome.
     """
     checkins = {
         checkin.id: checkin
-        for checkin in CheckIn.objects.filter(
-            id__in=checkin_ids, incident__status=Incident.Status.ACTIVE
-        ).select_related("person", "incident")
+        for checkin in _with_addresses(
+            CheckIn.objects.filter(id__in=checkin_ids, incident__status=Incident.Status.ACTIVE)
+        )
     }
-    Delivery.objects.bulk_create(
-        [
-            Delivery(
-                checkin_id=checkin.id,
-                incident_id=checkin.incident_id,
-                channel=channel,
-                purpose=purpose,
-                seq=seq,
-            )
-            for checkin in checkins.values()
-            for channel in channels_for(checkin.person)
-        ],
-        ignore_conflicts=True,
-    )
-    outcomes: dict[str, int] = {}
+    rows = []
+    for checkin in checkins.values():
+        reach = channels_for(checkin.person)
+        if reach:
+            rows.append(_delivery(checkin, reach[0], purpose, seq))
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     pending = Delivery.objects.filter(
         checkin_id__in=checkins,
         purpose=purpose,
@@ -97,10 +145,20 @@ def deliveries_send_batch(
         status=Delivery.Status.PENDING,
         next_attempt_at__lte=timezone.now(),
     )
-    for delivery in pending:
-        outcome = delivery_attempt(delivery=delivery, checkin=checkins[delivery.checkin_id])
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+    deliveries = list(pending)
+    for delivery in deliveries:
+        delivery.checkin = checkins[delivery.checkin_id]
+    return deliveries_send(deliveries=deliveries)
+
+
+def _delivery(checkin: CheckIn, channel: str, purpose: str, seq: int) -> Delivery:
+    return Delivery(
+        checkin_id=checkin.id,
+        incident_id=checkin.incident_id,
+        channel=channel,
+        purpose=purpose,
+        seq=seq,
+    )
 
 
 def delivery_claim(*, delivery_id: int, previous: str) -> bool:
@@ -113,51 +171,453 @@ def delivery_claim(*, delivery_id: int, previous: str) -> bool:
     )
 
 
-def delivery_attempt(*, delivery: Delivery, checkin: CheckIn) -> str:
-    """Claim, send and record one delivery. Returns the outcome ('skipped' if not claimed)."""
-    if not delivery_claim(delivery_id=delivery.id, previous=Delivery.Status.PENDING):
-        return "skipped"
-    channel = CHANNELS[delivery.channel]
-    message = message_for(checkin, purpose=delivery.purpose)
-    try:
-        result = channel.send(person=checkin.person, message=message)
-    except Exception as exc:  # a channel bug must not leave the row claimed forever
-        log.exception("channel %s crashed on delivery %s", delivery.channel, delivery.id)
-        result_outcome, error, retry_after = "retry", repr(exc)[:500], None
-    else:
-        result_outcome, error, retry_after = result.outcome, result.error, result.retry_after
+def deliveries_send(*, deliveries: Sequence[Delivery]) -> dict[str, int]:
+    """Claim, send and record DELIVERIES (their check-in, person and incident loaded).
+
+    Rows another worker claimed first are 'skipped'. Each channel gets its claimed rows in
+    one `send_many` call so it can overlap network waits (Web Push does).
+    """
+    outcomes: dict[str, int] = defaultdict(int)
+    by_channel: dict[str, list[Delivery]] = defaultdict(list)
+    for delivery in deliveries:
+        if delivery.channel not in CHANNELS:
+            continue  # a channel switched off since the row was made; leave it pending
+        if delivery_claim(delivery_id=delivery.id, previous=Delivery.Status.PENDING):
+            by_channel[delivery.channel].append(delivery)
+        else:
+            outcomes["skipped"] += 1
+    for name, claimed in by_channel.items():
+        nudgers = _nudger_names(claimed)
+        items = [
+            (
+                d.checkin.person,
+                message_for(d.checkin, purpose=d.purpose, sender_name=nudgers.get(d.id, "")),
+            )
+            for d in claimed
+        ]
+        try:
+            results = CHANNELS[name].send_many(items)
+        except Exception as exc:  # a channel bug must not leave rows claimed forever
+            log.exception("channel %s crashed on %d deliveries", name, len(claimed))
+            results = [SendResult("retry", error=repr(exc)[:500])] * len(claimed)
+        for delivery, result in zip(claimed, results, strict=True):
+            outcomes[_delivery_record(delivery, result)] += 1
+    return dict(outcomes)
+
+
+def _nudger_names(deliveries: Iterable[Delivery]) -> dict[int, str]:
+    """For nudge deliveries, the name of the friend who asked (the SEQ-th nudge)."""
+    names = {}
+    for delivery in deliveries:
+        if delivery.purpose == Purpose.NUDGE:
+            nudge = (
+                Nudge.objects.filter(checkin_id=delivery.checkin_id)
+                .select_related("from_person")
+                .order_by("id")[max(delivery.seq - 1, 0) :]
+                .first()
+            )
+            names[delivery.id] = nudge.from_person.name if nudge else ""
+    return names
+
+
+def _delivery_record(delivery: Delivery, result: SendResult) -> str:
     now = timezone.now()
     rows = Delivery.objects.filter(id=delivery.id, status=Delivery.Status.SENDING)
-    if result_outcome == "sent":
+    if result.outcome == "sent":
         rows.update(status=Delivery.Status.SENT, sent_at=now, last_error="")
-        checkin_mark_delivered(checkin_id=checkin.id, incident_id=checkin.incident_id)
+        checkin_mark_delivered(checkin_id=delivery.checkin_id, incident_id=delivery.incident_id)
         return "sent"
-    if result_outcome == "retry" and delivery.attempts + 1 < MAX_ATTEMPTS:
-        delay = retry_after if retry_after is not None else 30 * 2**delivery.attempts
+    # `attempts` was bumped by the claim; the in-memory copy is the count before it.
+    attempt = delivery.attempts + 1
+    if result.outcome == "retry" and attempt < MAX_ATTEMPTS:
+        delay = retry_delay(attempt, result.retry_after)
         rows.update(
             status=Delivery.Status.PENDING,
-            last_error=error,
-            next_attempt_at=now + timedelta(seconds=min(delay, 3600)),
+            last_error=result.error[:500],
+            next_attempt_at=now + timedelta(seconds=delay),
         )
         return "retry"
-    final = Delivery.Status.EXPIRED if result_outcome == "gone" else Delivery.Status.FAILED
-    rows.update(status=final, last_error=error)
-    return result_outcome
+    final = Delivery.Status.EXPIRED if result.outcome == "gone" else Delivery.Status.FAILED
+    rows.update(status=final, last_error=result.error[:500])
+    return "expired" if result.outcome == "gone" else "failed"
 
 
-def deliveries_retry_due(*, limit: int = 1000) -> dict[str, int]:
-    """Try again the deliveries whose time has come, first releasing dead workers' claims."""
-    now = timezone.now()
+def deliveries_send_ids(*, delivery_ids: list[int]) -> dict[str, int]:
+    """Send the pending deliveries among DELIVERY_IDS (the task behind sweeps and nudges)."""
+    deliveries = list(
+        Delivery.objects.filter(id__in=delivery_ids, status=Delivery.Status.PENDING)
+        .select_related("checkin__person__phone", "checkin__incident")
+        .prefetch_related("checkin__person__push_subscriptions")
+    )
+    return deliveries_send(deliveries=deliveries)
+
+
+def deliveries_retry_due(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+    """Try again the deliveries whose time has come, first releasing dead workers' claims.
+
+    Reminders, escalations and nudges to someone who has answered since are dropped.
+    """
+    now = now or timezone.now()
     Delivery.objects.filter(
         status=Delivery.Status.SENDING, claimed_at__lt=now - CLAIM_LEASE
     ).update(status=Delivery.Status.PENDING, last_error="claim expired (worker died?)")
-    due = Delivery.objects.filter(
+    Delivery.objects.filter(
         status=Delivery.Status.PENDING,
-        next_attempt_at__lte=now,
-        incident__status=Incident.Status.ACTIVE,
-    ).select_related("checkin__person", "checkin__incident")[:limit]
-    outcomes: dict[str, int] = {}
-    for delivery in due:
-        outcome = delivery_attempt(delivery=delivery, checkin=delivery.checkin)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+        purpose__in=UNANSWERED_PURPOSES,
+        checkin__in=CheckIn.objects.exclude(status=CheckIn.Status.PENDING),
+    ).update(status=Delivery.Status.EXPIRED, last_error="answered before it was sent")
+    due = (
+        Delivery.objects.filter(
+            status=Delivery.Status.PENDING,
+            next_attempt_at__lte=now,
+            incident__status=Incident.Status.ACTIVE,
+        )
+        .select_related("checkin__person__phone", "checkin__incident")
+        .prefetch_related("checkin__person__push_subscriptions")[:limit]
+    )
+    return deliveries_send(deliveries=list(due))
+
+
+def _enqueue_sends(*, delivery_ids: list[int]) -> None:
+    """Send these rows from workers, in batches, once the caller's transaction commits."""
+    from .tasks import send_deliveries  # the tasks module imports this one
+
+    size = settings.SAFE_FANOUT_BATCH
+    for start in range(0, len(delivery_ids), size):
+        batch = delivery_ids[start : start + size]
+        transaction.on_commit(lambda batch=batch: send_deliveries.delay(batch))
+
+
+# --- Escalation and reminders ------------------------------------------------------------
+
+
+def _offsets(incident: Incident) -> list[timedelta]:
+    return [timedelta(minutes=m) for m in sorted(incident.reminder_minutes or [])]
+
+
+def reminders_schedule(*, incident_id: int, now: datetime | None = None) -> int:
+    """Give every unanswered check-in of the incident a reminder row, set-based. Idempotent.
+
+    The first sweep is due at the earlier of the escalation delay and the first reminder.
+    Returns how many rows this call created.
+    """
+    incident = Incident.objects.get(id=incident_id)
+    now = now or timezone.now()
+    first = [timedelta(minutes=conf.escalation_minutes()), *_offsets(incident)[:1]]
+    with connection.cursor() as cursor:
+        cursor.execute(SCHEDULE_REMINDERS_SQL, [now + min(first), incident_id])
+        return max(cursor.rowcount, 0)
+
+
+def reminders_sweep(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+    """Escalate and remind the unanswered check-ins that are due; drop finished rows.
+
+    Each row is claimed by compare-and-set on (next_at, reminders_sent, channel_step), so
+    two sweeps never act on it twice. Steps missed while beat was down are coalesced: one
+    reminder (on every channel reached so far) or one escalation (on the next channel).
+    Returns counts: reminded, escalated, stopped.
+    """
+    now = now or timezone.now()
+    counts = {"reminded": 0, "escalated": 0, "stopped": 0}
+    due = (
+        Reminder.objects.filter(next_at__lte=now)
+        .select_related("checkin__person__phone", "checkin__incident")
+        .prefetch_related("checkin__person__push_subscriptions")
+        .order_by("next_at")[:limit]
+    )
+    new_rows: list[Delivery] = []
+    for reminder in due:
+        checkin = reminder.checkin
+        claim = Reminder.objects.filter(
+            id=reminder.id,
+            next_at=reminder.next_at,
+            reminders_sent=reminder.reminders_sent,
+            channel_step=reminder.channel_step,
+        )
+        if (
+            checkin.status != CheckIn.Status.PENDING
+            or checkin.incident.status != Incident.Status.ACTIVE
+        ):
+            counts["stopped"] += claim.delete()[0]
+            continue
+        reach = channels_for(checkin.person)
+        step, sent, next_at = _reminder_plan(reminder, reach, now)
+        if next_at is None:
+            won = claim.delete()[0] == 1
+        else:
+            won = claim.update(next_at=next_at, reminders_sent=sent, channel_step=step) == 1
+        if not won or not reach:
+            continue
+        if sent > reminder.reminders_sent:
+            new_rows += [_delivery(checkin, c, Purpose.REMINDER, sent) for c in reach[: step + 1]]
+            counts["reminded"] += 1
+        elif step > reminder.channel_step:
+            new_rows.append(_delivery(checkin, reach[step], Purpose.ESCALATION, step))
+            counts["escalated"] += 1
+    _create_and_enqueue(new_rows)
+    return counts
+
+
+def _reminder_plan(
+    reminder: Reminder, reach: list[str], now: datetime
+) -> tuple[int, int, datetime | None]:
+    """(channel step, reminders sent, next time) after everything due by NOW is done."""
+    start = reminder.checkin.created_at
+    escalate = timedelta(minutes=conf.escalation_minutes())
+    offsets = _offsets(reminder.checkin.incident)
+    step = min(reminder.channel_step, max(len(reach) - 1, 0))
+    while step + 1 < len(reach) and start + (step + 1) * escalate <= now:
+        step += 1
+    sent = reminder.reminders_sent
+    while sent < len(offsets) and start + offsets[sent] <= now:
+        sent += 1
+    upcoming = []
+    if step + 1 < len(reach):
+        upcoming.append(start + (step + 1) * escalate)
+    if sent < len(offsets):
+        upcoming.append(start + offsets[sent])
+    return step, sent, min(upcoming) if upcoming else None
+
+
+def _create_and_enqueue(rows: list[Delivery]) -> None:
+    """Insert outbox rows (duplicates ignored) and queue the pending ones for sending."""
+    if not rows:
+        return
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    ids: list[int] = []
+    # Look the rows up in chunks: one OR per row would exceed SQLite's expression depth.
+    for start in range(0, len(rows), 200):
+        chunk = rows[start : start + 200]
+        match = Q()
+        for row in chunk:
+            match |= Q(
+                checkin_id=row.checkin_id, channel=row.channel, purpose=row.purpose, seq=row.seq
+            )
+        ids += Delivery.objects.filter(match, status=Delivery.Status.PENDING).values_list(
+            "id", flat=True
+        )
+    _enqueue_sends(delivery_ids=ids)
+
+
+# --- Answers: stop reminders, queue friend alerts -----------------------------------------
+
+
+def answer_recorded(checkin_id: int) -> None:
+    """React to an answer (an `answer_listeners` hook, run after commit).
+
+    Stops the check-in's reminders and queues an alert for each friend who opted in, in two
+    statements. Never raises: the answer is already recorded and must not look failed.
+    """
+    try:
+        Reminder.objects.filter(checkin_id=checkin_id).delete()
+        latest = (
+            Response.objects.filter(checkin_id=checkin_id)
+            .order_by("-id")
+            .values_list("id", "checkin__person_id")
+            .first()
+        )
+        if latest is not None:
+            response_id, person_id = latest
+            with connection.cursor() as cursor:
+                cursor.execute(CREATE_FRIEND_ALERTS_SQL, [response_id, timezone.now(), person_id])
+    except Exception:
+        log.exception("could not queue friend alerts for check-in %s", checkin_id)
+
+
+def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+    """Send each recipient one alert listing every friend's answer queued for them.
+
+    At most one alert per recipient per window: a recipient alerted within the window is
+    left for a later sweep, and the claim (pending → sending) re-checks that in the same
+    statement, so two sweeps never both alert. Returns counts: sent, failed, retry.
+    """
+    now = now or timezone.now()
+    window_start = now - timedelta(seconds=conf.friend_alert_window_seconds())
+    recent = FriendAlert.objects.filter(
+        recipient_id=OuterRef("recipient_id"),
+        status__in=[FriendAlert.Status.SENT, FriendAlert.Status.SENDING],
+        sent_at__gt=window_start,
+    )
+    recipients = list(
+        FriendAlert.objects.filter(status=FriendAlert.Status.PENDING)
+        .exclude(Exists(recent))
+        .values_list("recipient_id", flat=True)
+        .distinct()[:limit]
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for recipient_id in recipients:
+        claimed = (
+            FriendAlert.objects.filter(recipient_id=recipient_id, status=FriendAlert.Status.PENDING)
+            .exclude(Exists(recent))
+            .update(status=FriendAlert.Status.SENDING, sent_at=now)
+        )
+        if claimed:
+            counts[_friend_alert_send(recipient_id=recipient_id, claimed_at=now)] += 1
+    return dict(counts)
+
+
+def _friend_alert_send(*, recipient_id: int, claimed_at: datetime) -> str:
+    alerts = FriendAlert.objects.filter(
+        recipient_id=recipient_id, status=FriendAlert.Status.SENDING, sent_at=claimed_at
+    )
+    responses = (
+        Response.objects.filter(friend_alerts__in=alerts)
+        .select_related("checkin__person", "checkin__incident")
+        .order_by("id")
+    )
+    # The latest answer per friend and incident: a changed answer is told once, as it is now.
+    latest = {(r.checkin.person_id, r.checkin.incident_id): r for r in responses}
+    friends = tuple(
+        FriendNews(
+            name=r.checkin.person.name, status=r.status, incident_title=r.checkin.incident.title
+        )
+        for r in latest.values()
+    )
+    recipient = (
+        User.objects.select_related("phone")
+        .prefetch_related("push_subscriptions")
+        .get(id=recipient_id)
+    )
+    reach = channels_for(recipient)
+    if not reach or not friends:
+        alerts.update(status=FriendAlert.Status.FAILED)
+        return "failed"
+    message = Message(
+        checkin_id=0,
+        incident_title=friends[0].incident_title,
+        drill=False,
+        purpose="friend_alert",
+        token="",
+        link=settings.SITE_URL + "/",
+        language=recipient.language,
+        friends=friends,
+    )
+    try:
+        result = CHANNELS[reach[0]].send(person=recipient, message=message)
+    except Exception as exc:
+        log.exception("channel %s crashed on a friend alert", reach[0])
+        result = SendResult("retry", error=repr(exc)[:500])
+    if result.outcome == "sent":
+        alerts.update(status=FriendAlert.Status.SENT, channel=reach[0])
+        return "sent"
+    if result.outcome == "retry":
+        # Back to pending with no send time: the next sweep tries again.
+        alerts.update(status=FriendAlert.Status.PENDING, sent_at=None)
+        return "retry"
+    alerts.update(status=FriendAlert.Status.FAILED, channel=reach[0])
+    return "failed"
+
+
+# --- Ask to check in ---------------------------------------------------------------------
+
+
+def checkin_nudge(*, sender: User, checkin_id: int, now: datetime | None = None) -> Nudge:
+    """Let SENDER ask a friend who has not answered to check in; atomic.
+
+    Sends a nudge (seq = how many nudges this check-in had) on every channel reached so far.
+    404 unless the check-in is a friend's; 409 once answered or closed; 429 (RateLimited)
+    if SENDER asked the same person within SAFE_NUDGE_INTERVAL_SECONDS.
+    """
+    now = now or timezone.now()
+    checkin = CheckIn.objects.select_related("incident").filter(id=checkin_id).first()
+    if (
+        checkin is None
+        or not Friendship.objects.filter(person=sender, friend_id=checkin.person_id).exists()
+    ):
+        raise NotFound("No such check-in.")
+    interval = conf.nudge_interval_seconds()
+    with transaction.atomic():
+        # Lock the check-in: concurrent nudges for it are serialised, so the rate limit and
+        # the sequence number hold.
+        checkin = _with_addresses(CheckIn.objects.select_for_update()).get(id=checkin_id)
+        if checkin.incident.status != Incident.Status.ACTIVE:
+            raise Conflict("This incident is closed.", code="closed")
+        if checkin.status != CheckIn.Status.PENDING:
+            raise Conflict("Your friend has already answered.", code="answered")
+        last = (
+            Nudge.objects.filter(from_person=sender, checkin__person_id=checkin.person_id)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if last is not None and last > now - timedelta(seconds=interval):
+            wait = math.ceil((last + timedelta(seconds=interval) - now).total_seconds())
+            raise RateLimited(
+                "You asked this friend recently; please wait before asking again.",
+                retry_after=max(wait, 1),
+            )
+        nudge = Nudge.objects.create(from_person=sender, checkin=checkin, created_at=now)
+        seq = Nudge.objects.filter(checkin=checkin).count()
+        reach = channels_for(checkin.person)
+        step = Reminder.objects.filter(checkin=checkin).values_list("channel_step", flat=True)
+        reached = reach[: (step.first() or 0) + 1]
+        _create_and_enqueue([_delivery(checkin, c, Purpose.NUDGE, seq) for c in reached])
+    return nudge
+
+
+# --- People's settings: push subscriptions, channel order --------------------------------
+
+
+def push_subscription_save(
+    *, person: User, endpoint: str, p256dh: str, auth: str
+) -> tuple[PushSubscription, bool]:
+    """Store a browser's subscription for PERSON; returns (subscription, created).
+
+    Posting a known endpoint again updates it, moving it to PERSON if someone else had it
+    (the browser now belongs to whoever signed in). Beyond the per-person limit the oldest
+    device is dropped. Raises ServiceError (400) for a bad subscription; nothing is stored.
+    """
+    try:
+        validate_subscription(
+            endpoint, p256dh, auth, allow_http_loopback=conf.push_allow_http_loopback()
+        )
+    except ValueError as exc:
+        raise ServiceError(str(exc), code="invalid_subscription") from exc
+    with transaction.atomic():
+        subscription, created = PushSubscription.objects.update_or_create(
+            endpoint=endpoint, defaults={"person": person, "p256dh": p256dh, "auth": auth}
+        )
+        keep = conf.push_max_subscriptions()
+        stale = PushSubscription.objects.filter(person=person).order_by("-created_at", "-id")
+        PushSubscription.objects.filter(
+            id__in=list(stale.values_list("id", flat=True)[keep:])
+        ).delete()
+    return subscription, created
+
+
+def push_subscription_delete(*, person: User, endpoint: str) -> None:
+    """Forget one of PERSON's devices; someone else's endpoint is 404."""
+    deleted, _ = PushSubscription.objects.filter(person=person, endpoint=endpoint).delete()
+    if not deleted:
+        raise NotFound("No such push subscription.")
+
+
+def known_channel_names() -> set[str]:
+    """Names a person may put in their channel order (including ones not set up here)."""
+    return set(CHANNELS) | set(default_channel_order())
+
+
+def channel_preferences_set(*, person: User, order: list[str], friend_alerts: bool) -> User:
+    """Set PERSON's channel order and friend-alert choice; 400 for unknown or repeated names."""
+    known = known_channel_names()
+    unknown = [name for name in order if name not in known]
+    if unknown:
+        raise ServiceError(
+            f"Unknown channel {unknown[0]!r}; expected some of {', '.join(sorted(known))}.",
+            code="unknown_channel",
+            fields={"order": ["unknown channel"]},
+        )
+    if len(set(order)) != len(order):
+        raise ServiceError(
+            "A channel appears twice in the order.",
+            code="duplicate_channel",
+            fields={"order": ["duplicate"]},
+        )
+    if not order:
+        raise ServiceError(
+            "Keep at least one channel: this is how you are asked if you are safe.",
+            fields={"order": ["empty"]},
+        )
+    User.objects.filter(id=person.id).update(channel_order=order, friend_alerts=friend_alerts)
+    person.channel_order, person.friend_alerts = order, friend_alerts
+    return person

@@ -1,4 +1,4 @@
-"""Celery interface to the delivery services: thin, idempotent, ids in and out."""
+"""Celery interface to the notification services: thin, idempotent, ids in and out."""
 
 from celery import shared_task
 
@@ -11,5 +11,20 @@ def send_batch(checkin_ids: list[int], purpose: str = "ask", seq: int = 0) -> di
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
+    return services.deliveries_send_ids(delivery_ids=delivery_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def retry_due() -> dict[str, int]:
     return services.deliveries_retry_due()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def sweep_reminders() -> dict[str, int]:
+    return services.reminders_sweep()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def sweep_friend_alerts() -> dict[str, int]:
+    return services.friend_alerts_sweep()

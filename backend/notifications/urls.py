@@ -1,3 +1,12 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from . import api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("push/vapid-public-key/", api.VapidPublicKeyView.as_view()),
+    path("me/push-subscriptions/", api.PushSubscriptionsView.as_view()),
+    path("me/channels/", api.ChannelPreferencesView.as_view()),
+    path("answer/", api.TokenAnswerView.as_view(), name="answer-with-token"),
+    path("checkins/<int:checkin_id>/nudge/", api.NudgeView.as_view()),
+    path("incidents/<int:incident_id>/deliveries/", api.DeliveryCountsView.as_view()),
+]

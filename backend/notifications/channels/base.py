@@ -1,5 +1,6 @@
 """The small interface every channel implements."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -7,8 +8,21 @@ from backend.accounts.models import User
 
 
 @dataclass(frozen=True)
+class FriendNews:
+    """One friend's answer, as a friend alert tells it."""
+
+    name: str
+    status: str
+    incident_title: str
+
+
+@dataclass(frozen=True)
 class Message:
-    """What to tell one person about one check-in, in their language."""
+    """What to tell one person, in their language.
+
+    Purposes `ask`, `escalation`, `reminder` and `nudge` are about the person's own
+    check-in (CHECKIN_ID, TOKEN); `friend_alert` carries FRIENDS instead (CHECKIN_ID 0).
+    """
 
     checkin_id: int
     incident_title: str
@@ -17,6 +31,9 @@ class Message:
     token: str
     link: str
     language: str
+    # Who asked, for a nudge.
+    sender_name: str = ""
+    friends: tuple[FriendNews, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,3 +55,7 @@ class Channel:
     def send(self, *, person: User, message: Message) -> SendResult:
         """Send MESSAGE; must not raise for a delivery failure (return a SendResult)."""
         raise NotImplementedError
+
+    def send_many(self, items: Sequence[tuple[User, Message]]) -> list[SendResult]:
+        """Send several messages, one result each in order; channels may overlap the waits."""
+        return [self.send(person=person, message=message) for person, message in items]

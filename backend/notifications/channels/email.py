@@ -5,7 +5,7 @@ import smtplib
 from django.core.mail import send_mail
 
 from backend.accounts.models import User
-from backend.notifications.texts import ask_body, ask_title
+from backend.notifications.texts import body, title
 
 from .base import Channel, Message, SendResult
 
@@ -19,8 +19,8 @@ class EmailChannel(Channel):
     def send(self, *, person: User, message: Message) -> SendResult:
         try:
             send_mail(
-                subject=ask_title(message),
-                message=ask_body(message),
+                subject=title(message),
+                message=body(message),
                 from_email=None,
                 recipient_list=[person.email],
             )

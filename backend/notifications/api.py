@@ -1,0 +1,173 @@
+"""API for notifications: push subscriptions, channel choices, token answers, nudges, counts."""
+
+import math
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.checkins.models import Answer, CheckIn
+from backend.checkins.services import checkin_respond_with_token
+from backend.common.api import ERROR, IsOperator, validated
+from backend.common.errors import NotFound, error_body
+from backend.incidents.models import Incident
+
+from . import selectors, services
+from .channels.webpush import vapid_public_key
+from .webpush.transport import MAX_ENDPOINT_LENGTH
+
+
+class PushKeysSerializer(serializers.Serializer):
+    # base64url of a 65-byte point (87 characters) and of 16 bytes (22), with some slack
+    # for padding; validate_subscription checks the decoded lengths.
+    p256dh = serializers.CharField(max_length=100)
+    auth = serializers.CharField(max_length=32)
+
+
+class PushSubscriptionSerializer(serializers.Serializer):
+    """The browser's `PushSubscription.toJSON()`."""
+
+    endpoint = serializers.CharField(max_length=MAX_ENDPOINT_LENGTH)
+    expirationTime = serializers.IntegerField(required=False, allow_null=True)
+    keys = PushKeysSerializer()
+
+
+class EndpointSerializer(serializers.Serializer):
+    endpoint = serializers.CharField(max_length=MAX_ENDPOINT_LENGTH)
+
+
+class ChannelPreferencesSerializer(serializers.Serializer):
+    order = serializers.ListField(child=serializers.CharField(max_length=20), max_length=10)
+    friend_alerts = serializers.BooleanField()
+
+
+class TokenAnswerSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=64)
+    status = serializers.ChoiceField(choices=Answer.choices)
+    note = serializers.CharField(max_length=280, required=False, allow_blank=True, default="")
+
+
+class AnsweredSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CheckIn
+        fields = ["id", "status", "note", "answered_at"]
+
+
+VAPID_KEY = inline_serializer("VapidPublicKey", {"public_key": serializers.CharField()})
+PREFERENCES = inline_serializer(
+    "ChannelPreferences",
+    {
+        "order": serializers.ListField(child=serializers.CharField()),
+        "friend_alerts": serializers.BooleanField(),
+        "available": serializers.ListField(child=serializers.CharField()),
+    },
+)
+COUNTS = inline_serializer(
+    "DeliveryCounts",
+    {
+        "channels": serializers.DictField(
+            child=serializers.DictField(child=serializers.IntegerField())
+        )
+    },
+)
+
+
+class VapidPublicKeyView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(responses={200: VAPID_KEY, 503: ERROR})
+    def get(self, request: Request) -> Response:
+        public_key = vapid_public_key()
+        if public_key is None:
+            return Response(
+                error_body("push_unavailable", "Web Push is not configured on this server."),
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response({"public_key": public_key})
+
+
+class PushSubscriptionsView(APIView):
+    @extend_schema(
+        request=PushSubscriptionSerializer,
+        responses={201: OpenApiResponse(description="Stored"), 200: None, 400: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(PushSubscriptionSerializer, request.data)
+        _, created = services.push_subscription_save(
+            person=request.user, endpoint=data["endpoint"], **data["keys"]
+        )
+        return Response(status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=EndpointSerializer, responses={204: None, 400: ERROR, 404: ERROR})
+    def delete(self, request: Request) -> Response:
+        data = validated(EndpointSerializer, request.data)
+        services.push_subscription_delete(person=request.user, endpoint=data["endpoint"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _preferences(person: object) -> dict[str, object]:
+    return {
+        "order": person.channel_order,  # type: ignore[attr-defined]
+        "friend_alerts": person.friend_alerts,  # type: ignore[attr-defined]
+        "available": services.channels_for(person),  # type: ignore[arg-type]
+    }
+
+
+class ChannelPreferencesView(APIView):
+    @extend_schema(responses={200: PREFERENCES})
+    def get(self, request: Request) -> Response:
+        return Response(_preferences(request.user))
+
+    @extend_schema(request=ChannelPreferencesSerializer, responses={200: PREFERENCES, 400: ERROR})
+    def put(self, request: Request) -> Response:
+        data = validated(ChannelPreferencesSerializer, request.data)
+        person = services.channel_preferences_set(person=request.user, **data)
+        return Response(_preferences(person))
+
+
+class TokenAnswerView(APIView):
+    """Answer with a one-tap token: what the service worker posts from a notification action.
+
+    No session and so no CSRF: the signed token is the credential, scoped to one check-in.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        request=TokenAnswerSerializer,
+        responses={200: AnsweredSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
+        description="Answer a check-in with its signed one-tap token (no sign-in).",
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(TokenAnswerSerializer, request.data)
+        checkin = checkin_respond_with_token(via="push", **data)
+        return Response(AnsweredSerializer(checkin).data)
+
+
+class NudgeView(APIView):
+    @extend_schema(request=None, responses={202: None, 404: ERROR, 409: ERROR, 429: ERROR})
+    def post(self, request: Request, checkin_id: int) -> Response:
+        try:
+            services.checkin_nudge(sender=request.user, checkin_id=checkin_id)
+        except services.RateLimited as exc:
+            return Response(
+                error_body(exc.code, exc.message),
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(math.ceil(exc.retry_after))},
+            )
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class DeliveryCountsView(APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses={200: COUNTS, 403: ERROR, 404: ERROR})
+    def get(self, request: Request, incident_id: int) -> Response:
+        if not Incident.objects.filter(id=incident_id).exists():
+            raise NotFound("No such incident.")
+        return Response({"channels": selectors.delivery_counts(incident_id=incident_id)})

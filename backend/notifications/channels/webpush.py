@@ -1,0 +1,231 @@
+"""Web Push: every device a person subscribed, through one long-lived PushSender per process.
+
+The VAPID key comes from VAPID_PRIVATE_KEY / VAPID_SUBJECT. With DEBUG on and no key, a demo
+key is generated once into var/vapid.json so `make run` works; in production without a key
+the channel reaches nobody (the start-up log says so).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.urls import reverse
+from django.utils import timezone
+
+from backend.accounts.models import User
+from backend.notifications import conf
+from backend.notifications.models import PushSubscription
+from backend.notifications.texts import answer_actions, short_body, title
+from backend.notifications.webpush import (
+    PushResult,
+    PushSender,
+    PushTarget,
+    VapidSigner,
+    generate_vapid_keypair,
+)
+from backend.notifications.webpush.transport import MAX_PAYLOAD
+from backend.notifications.webpush.vapid import endpoint_origin
+
+from .base import Channel, Message, SendResult
+
+log = logging.getLogger(__name__)
+
+# A push service keeps an undelivered message at most this long (a day: after that an
+# "are you safe?" is stale, and reminders follow anyway).
+MAX_TTL = 24 * 3600
+CHECKIN_PURPOSES = frozenset({"ask", "escalation", "reminder", "nudge"})
+DEMO_SUBJECT = "mailto:demo@example.org"
+
+_lock = threading.Lock()
+_sender: PushSender | None = None
+_sender_built = False
+_origin_slots: dict[str, threading.BoundedSemaphore] = {}
+
+
+def demo_key_path() -> Path:
+    return Path(settings.VAR_DIR) / "vapid.json"
+
+
+def vapid_config() -> tuple[str, str] | None:
+    """Return (private key, subject) from settings, the demo key in DEBUG, or None."""
+    private_key = getattr(settings, "VAPID_PRIVATE_KEY", "")
+    subject = getattr(settings, "VAPID_SUBJECT", "") or DEMO_SUBJECT
+    if private_key:
+        return private_key, subject
+    if not settings.DEBUG:
+        return None
+    return _demo_private_key(), subject
+
+
+def _demo_private_key() -> str:
+    """Read var/vapid.json, creating it first if needed (atomic: worker processes race)."""
+    path = demo_key_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private_key, public_key = generate_vapid_keypair()
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".vapid-")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"private_key": private_key, "public_key": public_key}, f)
+        try:
+            os.link(temp, path)  # fails if another process got there first: use theirs
+            log.warning("Web Push: generated a demo VAPID key in %s (DEBUG only)", path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temp)
+    return str(json.loads(path.read_text())["private_key"])
+
+
+def push_sender() -> PushSender | None:
+    """The process's PushSender, built on first use; None when Web Push is not configured."""
+    global _sender, _sender_built
+    with _lock:
+        if not _sender_built:
+            config = vapid_config()
+            if config is not None:
+                _sender = PushSender(
+                    signer=VapidSigner(*config), pool_size=conf.push_origin_concurrency()
+                )
+            _sender_built = True
+        return _sender
+
+
+def vapid_public_key() -> str | None:
+    """The key browsers pass as `applicationServerKey`, or None when push is off."""
+    sender = push_sender()
+    return sender.signer.public_key if sender is not None else None
+
+
+@receiver(setting_changed)
+def _reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    """Rebuild the sender when tests change the keys or limits."""
+    global _sender, _sender_built
+    if setting.startswith(("VAPID_", "SAFE_PUSH_", "DEBUG")):
+        with _lock:
+            if _sender is not None:
+                _sender.close()
+            _sender, _sender_built = None, False
+            _origin_slots.clear()
+
+
+def _slot(endpoint: str) -> threading.BoundedSemaphore:
+    """The semaphore bounding requests in flight to the endpoint's push service."""
+    origin = endpoint_origin(endpoint)
+    with _lock:
+        slot = _origin_slots.get(origin)
+        if slot is None:
+            slot = _origin_slots[origin] = threading.BoundedSemaphore(
+                conf.push_origin_concurrency()
+            )
+        return slot
+
+
+def push_payload(message: Message) -> bytes:
+    """The JSON the service worker receives: enough to show and answer without a fetch."""
+    data: dict[str, Any] = {
+        "kind": message.purpose,
+        "title": title(message),
+        "body": short_body(message),
+        "url": message.link,
+        "drill": message.drill,
+        "incident": message.incident_title,
+    }
+    if message.purpose in CHECKIN_PURPOSES:
+        data.update(
+            checkin=message.checkin_id,
+            token=message.token,
+            answer_url=settings.SITE_URL + reverse("answer-with-token"),
+            actions=answer_actions(message.language),
+            tag=f"checkin-{message.checkin_id}",
+        )
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(payload) > MAX_PAYLOAD:
+        # Only the friend list can grow this large; the app shows the rest.
+        data["body"] = data["body"][:500]
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return payload
+
+
+class WebPushChannel(Channel):
+    name = "webpush"
+
+    def reaches(self, person: User) -> bool:
+        # .all() uses the prefetched subscriptions when the caller loaded them.
+        return bool(person.push_subscriptions.all()) and push_sender() is not None
+
+    def send(self, *, person: User, message: Message) -> SendResult:
+        return self.send_many([(person, message)])[0]
+
+    def send_many(self, items: Sequence[tuple[User, Message]]) -> list[SendResult]:
+        """Push to every device of every person, overlapping the waits; clean up dead ones.
+
+        A message counts as sent if any device accepted it; when none did, a device that
+        may recover (429/5xx/network) makes it a retry, and all devices gone makes it gone.
+        """
+        sender = push_sender()
+        if sender is None:
+            return [SendResult("failed", error="Web Push is not configured")] * len(items)
+        jobs: list[tuple[int, PushSubscription, bytes, str]] = []
+        for index, (person, message) in enumerate(items):
+            payload = push_payload(message)
+            urgency = "high" if message.purpose in CHECKIN_PURPOSES else "normal"
+            jobs.extend((index, sub, payload, urgency) for sub in person.push_subscriptions.all())
+
+        def push(job: tuple[int, PushSubscription, bytes, str]) -> PushResult:
+            _index, sub, payload, urgency = job
+            target = PushTarget(endpoint=sub.endpoint, p256dh=sub.p256dh, auth=sub.auth)
+            with _slot(sub.endpoint):
+                return sender.send(target, payload, ttl=MAX_TTL, urgency=urgency)
+
+        if not jobs:
+            return [SendResult("gone", error="no push subscription")] * len(items)
+        with ThreadPoolExecutor(max_workers=min(conf.push_threads(), len(jobs))) as pool:
+            results = list(pool.map(push, jobs))
+        return self._record(len(items), jobs, results)
+
+    @staticmethod
+    def _record(
+        count: int,
+        jobs: list[tuple[int, PushSubscription, bytes, str]],
+        results: list[PushResult],
+    ) -> list[SendResult]:
+        per_item: list[list[PushResult]] = [[] for _ in range(count)]
+        gone, accepted = [], []
+        for (index, sub, _payload, _urgency), result in zip(jobs, results, strict=True):
+            per_item[index].append(result)
+            if result.outcome == "gone":
+                gone.append(sub.id)
+            elif result.outcome == "sent":
+                accepted.append(sub.id)
+        if gone:
+            PushSubscription.objects.filter(id__in=gone).delete()
+        if accepted:
+            PushSubscription.objects.filter(id__in=accepted).update(last_sent_at=timezone.now())
+        return [_combine(outcomes) for outcomes in per_item]
+
+
+def _combine(results: list[PushResult]) -> SendResult:
+    """One outcome for a person from the outcomes of their devices."""
+    if not results:
+        return SendResult("gone", error="no push subscription")
+    if any(r.outcome == "sent" for r in results):
+        return SendResult("sent")
+    errors = "; ".join(r.error for r in results)[:500]
+    retries = [r for r in results if r.outcome == "retry"]
+    if retries:
+        waits = [r.retry_after for r in retries if r.retry_after is not None]
+        return SendResult("retry", error=errors, retry_after=max(waits) if waits else None)
+    if all(r.outcome == "gone" for r in results):
+        return SendResult("gone", error=errors)
+    return SendResult("failed", error=errors)
