@@ -1,3 +1,29 @@
-from django.urls import URLPattern, URLResolver
+"""Operator API, mounted under /api/ (see backend/config/urls.py)."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("incidents/from-cap/", api.FromCapView.as_view()),
+    path("incidents/<int:incident_id>/preview/", api.PreviewView.as_view()),
+    path("incidents/<int:incident_id>/cells/", api.CellsView.as_view()),
+    path("incidents/<int:incident_id>/activation/", api.ActivationView.as_view()),
+    path(
+        "incidents/<int:incident_id>/activation/<int:request_id>/approve/",
+        api.ApproveView.as_view(),
+    ),
+    path(
+        "incidents/<int:incident_id>/activation/<int:request_id>/withdraw/",
+        api.WithdrawView.as_view(),
+    ),
+    path("incidents/<int:incident_id>/decline/", api.DeclineView.as_view()),
+    path("incidents/<int:incident_id>/resolution/", api.ResolutionView.as_view()),
+    path("incidents/<int:incident_id>/updates/", api.UpdatesView.as_view()),
+    path("incidents/<int:incident_id>/triage/", api.TriageView.as_view()),
+    path("incidents/<int:incident_id>/triage/<int:checkin_id>/", api.TriageDetailView.as_view()),
+    path("incidents/<int:incident_id>/live/", api.LiveView.as_view()),
+    path("incidents/<int:incident_id>/export/", api.ExportView.as_view()),
+    path("audit/", api.AuditView.as_view()),
+    path("activation-log/", api.PublicLogView.as_view()),
+]
