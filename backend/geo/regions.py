@@ -5,7 +5,8 @@ inside is missed and over-inclusion is at most one cell beyond the edge. The cel
 enumerated at res 9 by H3's C library and then compacted. We do not cover coarsely and
 refine: H3 children stick out of their parent's outline, so a coarse cell that misses the
 region can still have res-9 descendants that touch it, and that person would be missed.
-Enumerating is fast enough: about 0.1 s for 12,000 km² (~115,000 cells) on one core.
+Enumerating is fast enough: about 0.16 s for 12,000 km² (130,000 cells) on one core;
+regions with many vertices are cut into pieces first (see _pieces).
 
 GeoJSON edges are read as straight lines in longitude/latitude (RFC 7946 positions, which
 is also how H3 and shapely read them). Areas use the H3 authalic sphere.
