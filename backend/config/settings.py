@@ -21,7 +21,9 @@ def _strict(name: str, cast: type, default: object) -> object:
     try:
         return env.get_value(name, cast=cast, default=default)
     except (ValueError, TypeError) as exc:
-        raise ImproperlyConfigured(f"{name}: cannot parse {env.str(name)!r} as {cast.__name__}") from exc
+        raise ImproperlyConfigured(
+            f"{name}: cannot parse {env.str(name)!r} as {cast.__name__}"
+        ) from exc
 
 
 def env_int(name: str, default: int) -> int:
@@ -51,7 +53,7 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set it (a long random string) in production, "
             "or DEBUG=1 for development."
         )
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"  # noqa: S105
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -114,6 +116,10 @@ if env.str("DATABASE_URL", default=""):
         DATABASES = {"default": env.db("DATABASE_URL")}
     except (ValueError, environ.ImproperlyConfigured) as exc:
         raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from exc
+    if not DATABASES["default"]["ENGINE"].startswith("django.db.backends."):
+        raise ImproperlyConfigured(
+            "DATABASE_URL: unsupported scheme; use postgres://user@host:port/name"
+        )
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
@@ -134,7 +140,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 # --- Redis and Celery -----------------------------------------------------------------
-# The embedded Redis (see backend/embedded_redis.py) exports REDIS_URL for its children.
+# The embedded Redis (see backend/devtools/embedded_redis.py) exports REDIS_URL for its children.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -155,6 +161,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "retry-due-deliveries": {"task": "backend.notifications.tasks.retry_due", "schedule": 30.0},
+    "sweep-reminders": {"task": "backend.notifications.tasks.sweep_reminders", "schedule": 30.0},
+    "sweep-friend-alerts": {
+        "task": "backend.notifications.tasks.sweep_friend_alerts",
+        "schedule": 30.0,
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------
@@ -164,6 +175,28 @@ if env.str("EMAIL_URL", default=""):
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Safe & Sound <noreply@localhost>")
 
+# --- SMS ------------------------------------------------------------------------------
+# `console` prints texts (development); `http` posts a Twilio-compatible form to SMS_HTTP_URL.
+SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+if SMS_BACKEND not in {"console", "http"}:
+    raise ImproperlyConfigured(f"SMS_BACKEND: expected console or http, got {SMS_BACKEND!r}")
+SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
+SMS_HTTP_ACCOUNT = env.str("SMS_HTTP_ACCOUNT", default="")
+SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
+# A phone number, so that people can reply (an alphanumeric sender cannot receive).
+SMS_SENDER_ID = env.str("SMS_SENDER_ID", default="")
+SMS_HTTP_TIMEOUT = env_float("SMS_HTTP_TIMEOUT", 10.0)
+if SMS_BACKEND == "http":
+    _missing = [
+        name
+        for name in ("SMS_HTTP_URL", "SMS_HTTP_ACCOUNT", "SMS_HTTP_TOKEN", "SMS_SENDER_ID")
+        if not globals()[name]
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"SMS_BACKEND=http needs {', '.join(_missing)}")
+# Key of the inbound webhook's HMAC signature; empty turns the webhook off (403 to all).
+SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
+
 # --- Product limits -------------------------------------------------------------------
 SAFE_MAX_REGION_AREA_KM2 = env_float("SAFE_MAX_REGION_AREA_KM2", 50_000.0)
 SAFE_MAX_RADIUS_M = env_float("SAFE_MAX_RADIUS_M", 100_000.0)
@@ -172,10 +205,23 @@ SAFE_MAX_REGIONS = 50
 SAFE_FANOUT_BATCH = env_int("SAFE_FANOUT_BATCH", 1000)
 SAFE_COUNTER_SHARDS = 16
 
+# --- Notification channels -------------------------------------------------------------
+# Web Push: `manage.py vapid_keygen` prints both. Unset with DEBUG on, a demo key is kept in
+# var/vapid.json; unset in production, Web Push is off (logged at start).
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="")
+SAFE_PUSH_ALLOW_HTTP_LOOPBACK = env_bool("SAFE_PUSH_ALLOW_HTTP_LOOPBACK", DEBUG)
+SAFE_PUSH_THREADS = env_int("SAFE_PUSH_THREADS", 16)
+SAFE_PUSH_ORIGIN_CONCURRENCY = env_int("SAFE_PUSH_ORIGIN_CONCURRENCY", 8)
+SAFE_PUSH_MAX_SUBSCRIPTIONS = env_int("SAFE_PUSH_MAX_SUBSCRIPTIONS", 20)
+SAFE_ESCALATION_MINUTES = env_int("SAFE_ESCALATION_MINUTES", 10)
+SAFE_FRIEND_ALERT_WINDOW_SECONDS = env_int("SAFE_FRIEND_ALERT_WINDOW_SECONDS", 300)
+SAFE_NUDGE_INTERVAL_SECONDS = env_int("SAFE_NUDGE_INTERVAL_SECONDS", 1800)
+
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
-LOCALE_PATHS = [BASE_DIR / "backend" / "locale"]
+LOCALE_PATHS = [BASE_DIR / "backend" / "locale", BASE_DIR / "frontend" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -200,7 +246,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["backend.common.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backend.common.errors.api_exception_handler",
@@ -212,6 +258,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "FriendRequestStatusEnum": "backend.social.models.FriendRequest.Status",
+        "CheckInStatusEnum": "backend.checkins.models.CheckIn.Status",
+        "IncidentStatusEnum": "backend.incidents.models.Incident.Status",
+    },
 }
 # Bodies beyond this are refused before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SAFE_MAX_BODY_BYTES", 2_000_000)
@@ -246,3 +297,4 @@ if env_bool("SECURE_HSTS", False):
     SECURE_HSTS_PRELOAD = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP

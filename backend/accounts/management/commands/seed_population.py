@@ -5,6 +5,7 @@ unusable password (they cannot sign in) and one home place each.
 """
 
 import csv
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from backend.accounts.models import default_channel_order
 from backend.geo.cells import RESOLUTION
 
 CHUNK = 50_000
@@ -105,13 +107,14 @@ class Command(BaseCommand):
 
     def _insert_people(self, prefix: str, count: int) -> list[int]:
         now = timezone.now()
+        channels = json.dumps(default_channel_order())
         columns = [
-            "email", "name", "password", "language", "is_active", "is_staff", "is_superuser",
-            "date_joined",
+            "email", "name", "password", "language", "channel_order", "friend_alerts",
+            "is_active", "is_staff", "is_superuser", "date_joined",
         ]  # fmt: skip
         rows = (
             (f"{prefix}-{n}@example.test", f"Person {n}", "!", "fr" if n % 3 else "en",
-             True, False, False, now)
+             channels, True, True, False, False, now)
             for n in range(count)
         )  # fmt: skip
         self._copy("accounts_user", columns, rows)

@@ -1,0 +1,44 @@
+"""Hostile or malformed requests get a clear 4xx in the one error shape."""
+
+import json
+
+import pytest
+
+from backend.accounts.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_oversized_body_is_413(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = json.dumps({"email": "x@example.org", "password": "p" * 20_000, "name": "X"})
+    response = api(None).post("/api/people/", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    assert not User.objects.exists()
+
+
+def test_deeply_nested_json_is_a_400(api, olivia):
+    body = "[" * 100_000 + "]" * 100_000
+    response = api(olivia).post("/api/incidents/", body, content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_a_non_json_content_type_is_415(api, alice):
+    response = api(alice).post(
+        "/api/me/places/", "lat=1&lon=2", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_nan_is_not_a_coordinate(api, alice):
+    response = api(alice).post(
+        "/api/me/places/", '{"lat": NaN, "lon": 2}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert alice.places.count() == 1
+
+
+def test_unknown_paths_are_404(api, alice):
+    assert api(alice).get("/api/nothing-here/").status_code == 404
