@@ -62,7 +62,7 @@ def _store_regions(
         center = spec.get("center") or {}
         row = AffectedRegion.objects.create(
             incident=incident,
-            geometry=spec.get("geometry"),
+            geometry=region.geometry if "geometry" in spec else None,
             center_lat=center.get("lat"),
             center_lon=center.get("lon"),
             radius_m=spec.get("radius_m"),
