@@ -1,0 +1,79 @@
+"""Forms of the PWA pages: validation of what people type; services do the rest."""
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from backend.checkins.models import Answer
+
+CHANNEL_LABELS = {
+    "webpush": _("Notifications on this device"),
+    "sms": _("Text message (SMS)"),
+    "email": _("Email"),
+}
+
+
+PLACE_LABELS = [
+    ("home", _("Home")),
+    ("work", _("Work")),
+    ("current", _("Current location")),
+    ("other", _("Other")),
+]
+
+
+class SignupForm(forms.Form):
+    name = forms.CharField(label=_("Your name"), max_length=120)
+    email = forms.EmailField(label=_("Email"))
+    password = forms.CharField(
+        label=_("Password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 8 characters."),
+    )
+
+
+class SigninForm(forms.Form):
+    email = forms.EmailField(label=_("Email"))
+    password = forms.CharField(
+        label=_("Password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+
+class MagicLinkForm(forms.Form):
+    email = forms.EmailField(label=_("Email"))
+
+
+class PlaceForm(forms.Form):
+    label = forms.ChoiceField(label=_("What is this place?"), choices=PLACE_LABELS)
+    lat = forms.FloatField(label=_("Latitude"), min_value=-90, max_value=90)
+    lon = forms.FloatField(label=_("Longitude"), min_value=-180, max_value=180)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("Your friend's email"))
+
+
+class AnswerForm(forms.Form):
+    status = forms.ChoiceField(choices=Answer.choices)
+    note = forms.CharField(max_length=280, required=False)
+
+
+class PreferencesForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+    first = forms.ChoiceField(label=_("First"), choices=list(CHANNEL_LABELS.items()))
+    second = forms.ChoiceField(
+        label=_("Then"), choices=[("", _("Nothing more")), *CHANNEL_LABELS.items()], required=False
+    )
+    third = forms.ChoiceField(
+        label=_("Then"), choices=[("", _("Nothing more")), *CHANNEL_LABELS.items()], required=False
+    )
+    friend_alerts = forms.BooleanField(label=_("Tell me when a friend answers"), required=False)
+
+    def channel_order(self) -> list[str]:
+        data = self.cleaned_data
+        return [name for name in (data["first"], data["second"], data["third"]) if name]
+
+
+class DeleteAccountForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("I understand: my account, places, answers and friendships are deleted for good.")
+    )
