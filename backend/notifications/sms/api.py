@@ -37,7 +37,7 @@ class PhoneSerializer(serializers.ModelSerializer):
 
 
 class PhoneSetSerializer(serializers.Serializer):
-    number = serializers.CharField(max_length=40)
+    number = serializers.CharField(max_length=40, allow_blank=True)
 
 
 class PhoneConfirmSerializer(serializers.Serializer):
