@@ -25,7 +25,10 @@ ARGS = [
 
 
 @pytest.fixture
-def page(live_server, settings):
+def page(live_server, settings, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the test's own database
+    # calls are still synchronous, so Django's async guard does not apply.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     # The manifest of collected files is not needed to serve pages from the source folders.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -109,7 +112,7 @@ def test_an_operator_runs_an_incident_from_draft_to_csv(page, olivia, alice, cha
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
-    content = open(download.value.path(), encoding="utf-8").read()
+    content = download.value.path().read_text(encoding="utf-8")
     assert content.startswith("checkin_id,name,email,answer")
     assert "Trapped in a shop" in content
 
