@@ -12,7 +12,7 @@ incident = "incidents/<int:incident_id>/"
 urlpatterns = [
     path(
         "login/",
-        auth.LoginView.as_view(template_name="console/login.html"),
+        auth.LoginView.as_view(template_name="console/login.html", next_page="console:list"),
         name="login",
     ),
     path("logout/", auth.LogoutView.as_view(next_page="console:login"), name="logout"),
