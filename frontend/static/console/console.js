@@ -157,14 +157,16 @@
   }
 
   function setUpLive(element) {
-    var lastHelp = null;
+    var lastHelp;
+    var seen = false;
     var fragment = element.dataset.fragment;
     subscribe(element, function (data) {
       showCounters(element, data.counters);
       showDeliveries(element.querySelector("[data-deliveries]"), data.deliveries);
       drawChart(element.querySelector("[data-chart]"), data.answers_per_minute);
-      if (fragment && data.need_help_latest !== lastHelp) {
-        var first = lastHelp === null;
+      if (fragment && (!seen || data.need_help_latest !== lastHelp)) {
+        var first = !seen;
+        seen = true;
         lastHelp = data.need_help_latest;
         // Do not replace the rows while an operator is typing in them.
         if (!first && !element.contains(document.activeElement)) {
