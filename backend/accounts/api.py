@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from backend.common.api import ERROR, person_of, validated
 from backend.common.errors import ServiceError
+from backend.common.ratelimit import rate_limited
 
 from . import services
 from .models import Place, User
@@ -64,7 +65,10 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenSerializer, 400: ERROR})
+    @extend_schema(
+        request=TokenRequestSerializer, responses={200: TokenSerializer, 400: ERROR, 429: ERROR}
+    )
+    @rate_limited("signin")
     def post(self, request: Request) -> Response:
         data = validated(TokenRequestSerializer, request.data)
         user = authenticate(request, username=data["email"].lower(), password=data["password"])
@@ -78,7 +82,10 @@ class SignupView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
-    @extend_schema(request=SignupSerializer, responses={201: PersonSerializer, 400: ERROR})
+    @extend_schema(
+        request=SignupSerializer, responses={201: PersonSerializer, 400: ERROR, 429: ERROR}
+    )
+    @rate_limited("signup")
     def post(self, request: Request) -> Response:
         person = services.person_signup(**validated(SignupSerializer, request.data))
         return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED)

@@ -17,3 +17,11 @@ def fanout_incident(incident_id: int) -> int:
     for batch in checkin_ids_in_batches(incident_id=incident_id, size=settings.SAFE_FANOUT_BATCH):
         send_batch.delay(batch)
     return created
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def purge_expired() -> dict[str, int]:
+    """Delete check-ins, answers and deliveries past the retention period (beat, daily)."""
+    from .retention import retention_purge
+
+    return retention_purge()

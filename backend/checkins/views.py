@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from backend.common.errors import ServiceError
+from backend.common.ratelimit import rate_limited
 
 from . import selectors, services
 from .models import Answer
@@ -19,6 +20,7 @@ from .models import Answer
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@rate_limited("one_tap")
 def one_tap(request: HttpRequest, token: str) -> HttpResponse:
     try:
         checkin = selectors.checkin_for_token(token=token)

@@ -5,6 +5,7 @@ and the test suite start; with DATABASE_URL and REDIS_URL it uses real servers.
 A malformed value stops the process at start with a message naming the variable.
 """
 
+import sys
 from pathlib import Path
 
 import environ
@@ -90,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "backend.common.security.SecurityHeadersMiddleware",
+    "backend.common.db_errors.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "backend.config.urls"
@@ -165,6 +168,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-friend-alerts": {
         "task": "backend.notifications.tasks.sweep_friend_alerts",
         "schedule": 30.0,
+    },
+    "purge-expired-checkins": {
+        "task": "backend.checkins.tasks.purge_expired",
+        "schedule": 3600.0,
     },
 }
 
@@ -298,3 +305,24 @@ if env_bool("SECURE_HSTS", False):
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+
+# --- Security ---------------------------------------------------------------------------
+# Rate limits: scope -> (requests, window in seconds), counted in Redis per IP or person.
+# Off under pytest unless a test turns it on: the whole suite comes from 127.0.0.1 and
+# would trip the limits (tests/security and tests/faults switch it on).
+SAFE_RATE_LIMIT_ENABLED = env_bool("SAFE_RATE_LIMIT_ENABLED", "pytest" not in sys.modules)
+SAFE_RATE_LIMIT_REDIS_URL = env.str("SAFE_RATE_LIMIT_REDIS_URL", default="")
+# Only behind a reverse proxy that sets X-Forwarded-For (else clients could forge it).
+SAFE_TRUST_X_FORWARDED_FOR = env_bool("SAFE_TRUST_X_FORWARDED_FOR", False)
+SAFE_RATE_LIMITS: dict[str, tuple[int, int]] = {
+    "signin": (env_int("SAFE_RATE_SIGNIN", 10), 60),
+    "signup": (env_int("SAFE_RATE_SIGNUP", 5), 3600),
+    "magic_link": (env_int("SAFE_RATE_MAGIC_LINK", 5), 900),
+    "one_time_code": (env_int("SAFE_RATE_ONE_TIME_CODE", 5), 900),
+    # Many people may answer from one NAT'd address (a shelter's Wi-Fi): generous.
+    "one_tap": (env_int("SAFE_RATE_ONE_TAP", 60), 60),
+    "sms_send": (env_int("SAFE_RATE_SMS_SEND", 3), 3600),
+    "nudge": (env_int("SAFE_RATE_NUDGE", 20), 3600),
+}
+# Check-ins, answers and deliveries of incidents resolved longer ago than this are deleted.
+SAFE_RETENTION_DAYS = env_int("SAFE_RETENTION_DAYS", 40)

@@ -1,0 +1,140 @@
+"""Rate limits on atomic Redis counters: fixed windows, one round trip per request.
+
+A scope ("signin", "one_tap", …) has a limit of N hits per W seconds
+(`SAFE_RATE_LIMITS[scope] = (N, W)`), counted per client IP or per person. The counter
+is created and its expiry set in one Lua call, so concurrent requests never lose a hit
+and a key never lives without an expiry. If Redis is down the request is let through:
+refusing people in a crisis because a counter is unavailable would be worse.
+"""
+
+import functools
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import redis
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from rest_framework import status
+from rest_framework.exceptions import Throttled
+from rest_framework.request import Request
+
+from .errors import ServiceError, error_body
+
+log = logging.getLogger(__name__)
+
+# Returns [count, ttl]: INCR, and EXPIRE only when the key is new (or lost its expiry).
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+_client: redis.Redis | None = None
+_script: Any = None
+
+
+class RateLimited(ServiceError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "throttled"  # the code DRF gives its own 429s
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many attempts. Try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+def _redis() -> tuple[redis.Redis, Any]:
+    global _client, _script
+    if _client is None:
+        url = getattr(settings, "SAFE_RATE_LIMIT_REDIS_URL", "") or settings.REDIS_URL
+        _client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        _script = _client.register_script(_HIT)
+    return _client, _script
+
+
+def reset_client() -> None:
+    """Forget the Redis connection (tests point settings at another server)."""
+    global _client, _script
+    _client = _script = None
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address; behind the proxy, the last X-Forwarded-For hop it appended."""
+    if getattr(settings, "SAFE_TRUST_X_FORWARDED_FOR", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return str(request.META.get("REMOTE_ADDR", "") or "unknown")
+
+
+def rate_limit_hit(*, scope: str, key: str) -> None:
+    """Count one hit of KEY in SCOPE; raise RateLimited when over the scope's limit."""
+    limits: dict[str, tuple[int, int]] = getattr(settings, "SAFE_RATE_LIMITS", {})
+    if not getattr(settings, "SAFE_RATE_LIMIT_ENABLED", True) or scope not in limits:
+        return
+    limit, window = limits[scope]
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]  # no addresses stored in Redis
+    try:
+        client, script = _redis()
+        count, ttl = script(keys=[f"rl:{scope}:{digest}"], args=[window], client=client)
+    except redis.RedisError as exc:
+        log.warning("rate limit %s not checked: %s", scope, exc)
+        return
+    if int(count) > limit:
+        raise RateLimited(max(int(ttl), 1))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _request_of(args: tuple[Any, ...]) -> HttpRequest | Request:
+    """The request among a view function's or a view method's arguments."""
+    for arg in args[:2]:
+        if isinstance(arg, HttpRequest | Request):
+            return arg
+    raise TypeError("rate_limited() decorates views: no request among the arguments")
+
+
+def _key(request: HttpRequest | Request, per: str) -> str:
+    if per == "person":
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return f"person:{user.pk}"
+    return f"ip:{client_ip(request)}"
+
+
+def rate_limited(
+    scope: str, *, per: str = "ip", methods: tuple[str, ...] = ("POST",)
+) -> Callable[[F], F]:
+    """Decorate a view (function or APIView method) with the SCOPE limit.
+
+    PER is "ip" or "person" (falls back to the IP for anonymous requests). Only METHODS
+    count, so showing a form is free and submitting it is limited. DRF views get a 429
+    through the API's exception handler; plain Django views get the one error shape.
+    """
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            request = _request_of(args)
+            if request.method in methods:
+                try:
+                    rate_limit_hit(scope=scope, key=_key(request, per))
+                except RateLimited as exc:
+                    if isinstance(request, Request):
+                        raise Throttled(wait=exc.retry_after, detail=exc.message) from exc
+                    response = JsonResponse(
+                        error_body(exc.code, exc.message), status=exc.status_code
+                    )
+                    response["Retry-After"] = str(exc.retry_after)
+                    return response
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
