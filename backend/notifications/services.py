@@ -304,8 +304,10 @@ def reminders_schedule(*, incident_id: int, now: datetime | None = None) -> int:
     incident = Incident.objects.get(id=incident_id)
     now = now or timezone.now()
     first = [timedelta(minutes=conf.escalation_minutes()), *_offsets(incident)[:1]]
+    # Adapted as the ORM stores it: SQLite compares text, and the claim matches on equality.
+    first_at = connection.ops.adapt_datetimefield_value(now + min(first))
     with connection.cursor() as cursor:
-        cursor.execute(SCHEDULE_REMINDERS_SQL, [now + min(first), incident_id])
+        cursor.execute(SCHEDULE_REMINDERS_SQL, [first_at, incident_id])
         return max(cursor.rowcount, 0)
 
 
@@ -419,7 +421,8 @@ def answer_recorded(checkin_id: int) -> None:
         if latest is not None:
             response_id, person_id = latest
             with connection.cursor() as cursor:
-                cursor.execute(CREATE_FRIEND_ALERTS_SQL, [response_id, timezone.now(), person_id])
+                now = connection.ops.adapt_datetimefield_value(timezone.now())
+                cursor.execute(CREATE_FRIEND_ALERTS_SQL, [response_id, now, person_id])
     except Exception:
         log.exception("could not queue friend alerts for check-in %s", checkin_id)
 

@@ -1,6 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from . import api
+from .sms import api as sms
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("push/vapid-public-key/", api.VapidPublicKeyView.as_view()),
@@ -9,4 +10,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("answer/", api.TokenAnswerView.as_view(), name="answer-with-token"),
     path("checkins/<int:checkin_id>/nudge/", api.NudgeView.as_view()),
     path("incidents/<int:incident_id>/deliveries/", api.DeliveryCountsView.as_view()),
+    path("me/phone/", sms.PhoneView.as_view()),
+    path("me/phone/confirm/", sms.PhoneConfirmView.as_view()),
+    path("sms/inbound/", sms.InboundView.as_view()),
 ]

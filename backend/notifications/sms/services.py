@@ -199,4 +199,4 @@ def _one_tap_link(checkin_id: int) -> str:
 
 
 def _reply(number: str, body: str) -> None:
-    send_text.delay_on_commit(number, body)
+    transaction.on_commit(lambda: send_text.delay(number, body))
