@@ -3,7 +3,7 @@ approval, declines, resolution with a reason, updates, triage, live snapshot, ex
 
 import csv
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.accounts.models import User
 from backend.common.api import ERROR, IsOperator, validated
 from backend.common.errors import NotFound
 from backend.incidents import selectors as incident_selectors
@@ -28,7 +29,7 @@ class CapXmlParser(parsers.BaseParser):
 
     media_type = "application/xml"
 
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> bytes:
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
         return stream.read() if stream is not None else b""
 
 
@@ -39,8 +40,13 @@ class CapTextXmlParser(CapXmlParser):
 class OperatorView(APIView):
     permission_classes = [IsOperator]
 
+    @property
+    def operator(self) -> User:
+        # IsOperator has let only signed-in operators this far.
+        return cast(User, self.request.user)
+
     def incident(self, request: Request, incident_id: int) -> Any:
-        return incident_selectors.access_incident(viewer=request.user, incident_id=incident_id)
+        return incident_selectors.access_incident(viewer=self.operator, incident_id=incident_id)
 
 
 class CapResultSerializer(serializers.Serializer):
@@ -60,7 +66,7 @@ class FromCapView(OperatorView):
         "the draft. Test / Exercise → drill. Never activates anything.",
     )
     def post(self, request: Request) -> Response:
-        result = services.cap_import(actor=request.user, xml=request.data or b"")
+        result = services.cap_import(actor=self.operator, xml=cast(bytes, request.data or b""))
         body = {
             "action": result.action,
             "warnings": result.warnings,
@@ -147,7 +153,7 @@ class ActivationView(OperatorView):
         self.incident(request, incident_id)
         data = validated(ActivationInputSerializer, request.data)
         activation = services.activation_request(
-            actor=request.user, incident_id=incident_id, **data
+            actor=self.operator, incident_id=incident_id, **data
         )
         return Response(
             ActivationRequestSerializer(activation).data, status=status.HTTP_201_CREATED
@@ -163,7 +169,7 @@ class ApproveView(OperatorView):
         self.incident(request, incident_id)
         if not selectors.activation_requests(incident_id=incident_id).filter(id=request_id):
             raise NotFound("No such activation request.")
-        approved = services.activation_approve(actor=request.user, request_id=request_id)
+        approved = services.activation_approve(actor=self.operator, request_id=request_id)
         return Response(ActivationRequestSerializer(approved).data)
 
 
@@ -173,7 +179,7 @@ class WithdrawView(OperatorView):
         self.incident(request, incident_id)
         if not selectors.activation_requests(incident_id=incident_id).filter(id=request_id):
             raise NotFound("No such activation request.")
-        withdrawn = services.activation_withdraw(actor=request.user, request_id=request_id)
+        withdrawn = services.activation_withdraw(actor=self.operator, request_id=request_id)
         return Response(ActivationRequestSerializer(withdrawn).data)
 
 
@@ -213,7 +219,9 @@ class DeclineView(OperatorView):
     def post(self, request: Request, incident_id: int) -> Response:
         self.incident(request, incident_id)
         entry = services.incident_decline(
-            actor=request.user, incident_id=incident_id, **validated(ReasonSerializer, request.data)
+            actor=self.operator,
+            incident_id=incident_id,
+            **validated(ReasonSerializer, request.data),
         )
         return Response(PublicLogEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
@@ -227,7 +235,9 @@ class ResolutionView(OperatorView):
     def post(self, request: Request, incident_id: int) -> Response:
         self.incident(request, incident_id)
         incident = services.incident_close(
-            actor=request.user, incident_id=incident_id, **validated(ReasonSerializer, request.data)
+            actor=self.operator,
+            incident_id=incident_id,
+            **validated(ReasonSerializer, request.data),
         )
         return Response(IncidentSerializer(incident).data)
 
@@ -260,7 +270,7 @@ class UpdatesView(OperatorView):
     def post(self, request: Request, incident_id: int) -> Response:
         self.incident(request, incident_id)
         update = services.update_post(
-            actor=request.user,
+            actor=self.operator,
             incident_id=incident_id,
             **validated(UpdateInputSerializer, request.data),
         )
@@ -305,7 +315,7 @@ class TriageDetailView(OperatorView):
         self.incident(request, incident_id)
         data = validated(TriageInputSerializer, request.data)
         services.triage_set(
-            actor=request.user,
+            actor=self.operator,
             incident_id=incident_id,
             checkin_id=checkin_id,
             status=data.get("status"),
@@ -380,7 +390,7 @@ class ExportView(OperatorView):
         description="Every check-in of the incident as CSV, streamed.",
     )
     def get(self, request: Request, incident_id: int) -> StreamingHttpResponse:
-        return export_response(actor=request.user, incident_id=incident_id)
+        return export_response(actor=self.operator, incident_id=incident_id)
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):

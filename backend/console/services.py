@@ -6,6 +6,7 @@ compare-and-set; what is added here is recorded in the same transaction.
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import timedelta
 from typing import Any
 
@@ -254,9 +255,7 @@ def update_post(*, actor: User, incident_id: int, text: str) -> OfficialUpdate:
         size = settings.SAFE_FANOUT_BATCH
         for start in range(0, len(ids), size):
             batch = ids[start : start + size]
-            transaction.on_commit(
-                lambda batch=batch: send_batch.delay(batch, purpose="update", seq=seq)
-            )
+            transaction.on_commit(partial(send_batch.delay, batch, purpose="update", seq=seq))
     return update
 
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -36,7 +36,7 @@ from .models import ActivationRequest, OfficialUpdate, PublicLogEntry, Triage
 STREAM_SECONDS = 25
 STREAM_TICK = 1.0
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 COUNTER_LABELS = [
     ("targeted", _lazy("Targeted")),
@@ -52,10 +52,10 @@ def operator_required(view: View) -> View:
     """Send the anonymous to sign in; refuse people who are not operators."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("console:login"))
-        if not request.user.is_operator:  # type: ignore[union-attr]
+        if not request.user.is_operator:
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
