@@ -6,8 +6,8 @@ compare-and-set; what is added here is recorded in the same transaction.
 """
 
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
