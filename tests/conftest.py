@@ -16,6 +16,13 @@ from backend.config.celery import app as celery_app
 from tests.factories import PARIS, PARIS_POLYGON, befriend, make_operator, make_person
 
 ROOT = Path(__file__).resolve().parent.parent
+# Each test run has its own queue, so runs sharing a Redis never take each other's tasks.
+TEST_QUEUE = f"test-{os.getpid()}"
+celery_app.conf.task_default_queue = TEST_QUEUE
+WORKER_ARGS = [
+    *("worker", "-l", "warning", "-c", "2", "-Q", TEST_QUEUE),
+    *("--without-gossip", "--without-mingle"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -94,6 +101,7 @@ def _worker_env(mail_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
     env["EMAIL_FILE_PATH"] = str(mail_dir)
+    env["CELERY_QUEUE"] = TEST_QUEUE
     settings_dict = connection.settings_dict
     if settings_dict["ENGINE"].endswith("sqlite3"):
         env["SQLITE_PATH"] = str(settings_dict["NAME"])
@@ -114,25 +122,10 @@ def celery_worker(transactional_db, mail_dir) -> Iterator[subprocess.Popen]:
     celery_app.conf.task_always_eager = False
     import redis
 
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(TEST_QUEUE)
     hostname = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "backend.config",
-            "worker",
-            "-l",
-            "warning",
-            "-c",
-            "2",
-            "-n",
-            hostname,
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        [sys.executable, "-m", "celery", "-A", "backend.config", *WORKER_ARGS, "-n", hostname],
         cwd=ROOT,
         env=_worker_env(mail_dir),
     )

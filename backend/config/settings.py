@@ -146,6 +146,8 @@ AUTH_USER_MODEL = "accounts.User"
 # The embedded Redis (see backend/devtools/embedded_redis.py) exports REDIS_URL for its children.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# Tests give each run its own queue so runs sharing one Redis never take each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -269,6 +271,8 @@ SPECTACULAR_SETTINGS = {
         "FriendRequestStatusEnum": "backend.social.models.FriendRequest.Status",
         "CheckInStatusEnum": "backend.checkins.models.CheckIn.Status",
         "IncidentStatusEnum": "backend.incidents.models.Incident.Status",
+        "AnswerEnum": "backend.checkins.models.Answer",
+        "TriageStatusEnum": "backend.console.models.Triage.Status",
     },
 }
 # Bodies beyond this are refused before they are parsed.
