@@ -11,6 +11,13 @@ from .models import CheckIn, IncidentCounter
 from .services import COUNTER_FIELDS
 from .tokens import checkin_id_from_token
 
+# What friends' views show (API, PWA). A person row carries a password hash and an incident its
+# description: loading those for hundreds of friends dominated the view.
+FRIEND_VIEW_FIELDS = (
+    "id", "incident_id", "person_id", "status", "note", "answered_at",
+    "person__name", "incident__title", "incident__status", "incident__drill",
+)  # fmt: skip
+
 
 def incident_stats(*, incident_id: int) -> dict[str, int]:
     """Targeted, delivered, answers and no-answer: the sum of a few counter shards."""
@@ -67,8 +74,10 @@ def friends_checkins(*, viewer: User, incident_id: int | None = None) -> QuerySe
 
     The friendship join is the access check: nobody else's check-in can appear.
     """
-    checkins = CheckIn.objects.filter(person_id__in=friend_ids(person=viewer)).select_related(
-        "person", "incident"
+    checkins = (
+        CheckIn.objects.filter(person_id__in=friend_ids(person=viewer))
+        .select_related("person", "incident")
+        .only(*FRIEND_VIEW_FIELDS)
     )
     if incident_id is not None:
         checkins = checkins.filter(incident_id=incident_id)
