@@ -18,7 +18,7 @@ COMPILEMESSAGES := $(MANAGE) compilemessages -v 0 -i '$(VENV)' -i node_modules -
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install run test lint format check-deploy check-deploy-files bench clean
+.PHONY: help venv install assets run test lint format check-deploy check-deploy-files bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,13 +34,22 @@ $(INSTALLED): pyproject.toml | $(PY)
 
 install: $(INSTALLED) ## Install the pinned dependencies (again only when pyproject.toml changes)
 
-run: install ## Serve the demo on http://127.0.0.1:8000 (PORT overrides) with worker, beat, Redis
+# The console's map libraries come from npm (pinned in the lock file) and are copied into
+# frontend/static/console/vendor/; they are built, not committed.
+VENDORED := frontend/static/console/vendor/.installed
+$(VENDORED): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent vendor
+	touch $@
+
+assets: $(VENDORED) ## Fetch and copy the front-end libraries (npm)
+
+run: install assets ## Serve the demo on http://127.0.0.1:8000 (PORT overrides) with worker, beat, Redis
 	DEBUG=1 $(DEV_ENV) $(COMPILEMESSAGES)
 	DEBUG=1 $(DEV_ENV) $(MANAGE) migrate --no-input
 	DEBUG=1 $(DEV_ENV) $(MANAGE) seed_demo
 	DEBUG=1 $(DEV_ENV) $(PY) -m backend.devtools.run
 
-test: install ## Lint, check the deploy files, then run the whole suite (PYTEST_ARGS=...)
+test: install assets ## Lint, check the deploy files, then run the whole suite (PYTEST_ARGS=...)
 	$(DEV_ENV) $(COMPILEMESSAGES)
 	@# Tests run with DEBUG off, as in production: pages need the static files manifest.
 	$(DEV_ENV) $(MANAGE) collectstatic --no-input --clear -v 0
