@@ -4,7 +4,6 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from django.conf import settings
 
 from backend.common.ratelimit import reset_client
 
