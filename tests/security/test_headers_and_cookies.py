@@ -20,7 +20,7 @@ def directives(csp: str) -> dict[str, str]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", PAGES + ["/api/me/", "/healthz", "/no-such-page"])
+@pytest.mark.parametrize("path", [*PAGES, "/api/me/", "/healthz", "/no-such-page"])
 def test_every_response_carries_the_security_headers(path):
     response = Client().get(path)
     csp = directives(response["Content-Security-Policy"])
