@@ -6,6 +6,7 @@ A malformed value stops the process at start with a message naming the variable.
 """
 
 import sys
+import os
 from pathlib import Path
 
 import environ
@@ -130,8 +131,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env.str("SQLITE_PATH", default=str(VAR_DIR / "db.sqlite3")),
-            # A test database on disk, so a Celery worker process can share it.
-            "TEST": {"NAME": str(VAR_DIR / "test-db.sqlite3")},
+            # A test database on disk, so a Celery worker process can share it; one per
+            # test run, so concurrent runs do not trample each other.
+            "TEST": {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")},
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",

@@ -1,14 +1,19 @@
 """Admin for incidents. Activation and resolution go through the services, never a save()."""
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from backend.accounts.models import User
 from backend.checkins.selectors import incident_stats
 from backend.common.errors import ServiceError
+from backend.console import services as console
 
-from . import services
 from .models import AffectedRegion, AuditEntry, Incident
+
+ADMIN_REASON = "Activated from the admin."
 
 
 class RegionInline(admin.TabularInline):
@@ -44,7 +49,13 @@ class IncidentAdmin(admin.ModelAdmin):
             f"{stats['targeted']} / {stats['safe']} / {stats['need_help']} / {stats['no_answer']}"
         )
 
-    def _run(self, request: HttpRequest, queryset: QuerySet[Incident], service, verb: str) -> None:
+    def _run(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Incident],
+        service: Callable[..., object],
+        verb: str,
+    ) -> None:
         for incident in queryset:
             try:
                 service(actor=request.user, incident_id=incident.id)
@@ -55,11 +66,20 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Activate (ask everyone in the regions)")
     def activate(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
-        self._run(request, queryset, services.incident_activate, "activated")
+        def activate(*, actor: User, incident_id: int) -> None:
+            title = Incident.objects.get(id=incident_id).title
+            console.activation_request(
+                actor=actor, incident_id=incident_id, reason=ADMIN_REASON, confirm_title=title
+            )
+
+        self._run(request, queryset, activate, "activated (or sent for approval)")
 
     @admin.action(description="Resolve")
     def resolve(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
-        self._run(request, queryset, services.incident_resolve, "resolved")
+        def resolve(*, actor: User, incident_id: int) -> None:
+            console.incident_close(actor=actor, incident_id=incident_id, reason="Resolved.")
+
+        self._run(request, queryset, resolve, "resolved")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Regions must be compiled to cell ranges: create incidents through the API/console.

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from backend.checkins.selectors import incident_stats
 from backend.common.api import ERROR, IsOperator, person_of, validated
+from backend.console import services as console
 
 from . import selectors, services
 from .models import AffectedRegion, Incident
@@ -90,6 +91,14 @@ class IncidentSerializer(serializers.ModelSerializer):
         ]
 
 
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+# Published in the public activation log when an API client gives no reason.
+DEFAULT_API_REASON = "Activated through the API."
+
+
 class AudienceSerializer(serializers.Serializer):
     people = serializers.IntegerField()
 
@@ -145,18 +154,32 @@ class AudienceView(APIView):
 class ActivateView(APIView):
     permission_classes = [IsOperator]
 
-    @extend_schema(request=None, responses={202: IncidentSerializer, 404: ERROR, 409: ERROR})
+    @extend_schema(
+        request=ReasonSerializer, responses={202: IncidentSerializer, 404: ERROR, 409: ERROR}
+    )
     def post(self, request: Request, incident_id: int) -> Response:
-        incident = services.incident_activate(actor=person_of(request), incident_id=incident_id)
+        """Activate (or, under the two-operator rule, ask a second operator to approve)."""
+        reason = validated(ReasonSerializer, request.data).get("reason") or DEFAULT_API_REASON
+        actor = person_of(request)
+        incident = selectors.access_incident(viewer=actor, incident_id=incident_id)
+        console.activation_request(
+            actor=actor, incident_id=incident_id, reason=reason, confirm_title=incident.title
+        )
+        incident.refresh_from_db()
         return Response(IncidentSerializer(incident).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ResolveView(APIView):
     permission_classes = [IsOperator]
 
-    @extend_schema(request=None, responses={200: IncidentSerializer, 404: ERROR, 409: ERROR})
+    @extend_schema(
+        request=ReasonSerializer, responses={200: IncidentSerializer, 404: ERROR, 409: ERROR}
+    )
     def post(self, request: Request, incident_id: int) -> Response:
-        incident = services.incident_resolve(actor=person_of(request), incident_id=incident_id)
+        reason = validated(ReasonSerializer, request.data).get("reason") or "Resolved."
+        incident = console.incident_close(
+            actor=person_of(request), incident_id=incident_id, reason=reason
+        )
         return Response(IncidentSerializer(incident).data)
 
 
