@@ -59,6 +59,7 @@ from .forms import (
     SigninForm,
     SignupForm,
 )
+from .words import client_words
 
 View = Callable[..., HttpResponse]
 
@@ -149,13 +150,17 @@ def signin(request: HttpRequest) -> HttpResponse:
         if person is not None:
             return _sign_in(request, person)
         form.add_error(None, _("This email and password do not match an account."))
-    context = {"form": form, "magic_form": MagicLinkForm(), "next": _next_url(request, "")}
+    context = {
+        "form": form,
+        "magic_form": MagicLinkForm(prefix="magic"),
+        "next": _next_url(request, ""),
+    }
     return render(request, "pwa/signin.html", context)
 
 
 @require_POST
 def magic_link_request(request: HttpRequest) -> HttpResponse:
-    form = MagicLinkForm(request.POST)
+    form = MagicLinkForm(request.POST, prefix="magic")
     if not form.is_valid():
         context = {"form": SigninForm(), "magic_form": form, "next": ""}
         return render(request, "pwa/signin.html", context, status=400)
@@ -522,25 +527,7 @@ def strings(request: HttpRequest, language: str) -> HttpResponse:
     if language not in dict(settings.LANGUAGES):
         return JsonResponse(error_body("not_found", "No such language."), status=404)
     with translation.override(language):
-        data = {
-            "safe": str(Answer.SAFE.label),
-            "need_help": str(Answer.NEED_HELP.label),
-            "ask": _("Are you safe?"),
-            "recorded": _("Your answer is recorded."),
-            "queued": _("No connection: your answer is saved on this device and will be sent."),
-            "sent": _("Your saved answer has been sent."),
-            "offline": _("No connection. Answers are saved on this device."),
-            "error": _("Something went wrong. Please try again."),
-            "asked": _("Asked"),
-            "copied": _("Link copied."),
-            "locating": _("Finding your location…"),
-            "no_location": _("Your location is not available; enter the coordinates instead."),
-            "push_on": _("Notifications are on for this device."),
-            "push_denied": _("Notifications are blocked; you can allow them in the browser."),
-            "push_failed": _("Notifications could not be turned on here."),
-            "code_sent": _("We sent you a code by text message."),
-            "phone_confirmed": _("Your phone is confirmed."),
-        }
+        data = client_words()
     return JsonResponse(data)
 
 

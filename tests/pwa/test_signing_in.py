@@ -50,7 +50,7 @@ def test_pages_need_a_signed_in_person(client):
 
 
 def test_magic_link_is_emailed_and_signs_in_once(client, alice):
-    page = client.post("/signin/email", {"email": alice.email})
+    page = client.post("/signin/email", {"magic-email": alice.email})
     assert page.status_code == 200
     [message] = mail.outbox
     link = next(word for word in message.body.split() if "/signin/link/" in word)
@@ -63,8 +63,8 @@ def test_magic_link_is_emailed_and_signs_in_once(client, alice):
 
 
 def test_magic_link_request_says_the_same_for_unknown_emails(client, alice):
-    known = client.post("/signin/email", {"email": alice.email}).content.decode()
-    unknown = client.post("/signin/email", {"email": "nobody@example.org"}).content.decode()
+    known = client.post("/signin/email", {"magic-email": alice.email}).content.decode()
+    unknown = client.post("/signin/email", {"magic-email": "nobody@example.org"}).content.decode()
     assert len(mail.outbox) == 1
     assert known.replace(alice.email, "X") == unknown.replace("nobody@example.org", "X")
 

@@ -8,11 +8,12 @@
 
   function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
 
+  /* The page carries its words (translated) so messages work offline too. */
   function words() {
     if (!wordsPromise) {
-      var lang = document.documentElement.lang === "fr" ? "fr" : "en";
-      wordsPromise = fetch("/strings/" + lang + ".json").then(function (r) { return r.json(); })
-        .catch(function () { return {}; });
+      var t = {};
+      try { t = JSON.parse(document.body.dataset.words || "{}"); } catch (e) { /* keep the keys */ }
+      wordsPromise = Promise.resolve(t);
     }
     return wordsPromise;
   }

@@ -1,0 +1,89 @@
+"""Playwright on Debian's Chromium against pytest-django's live server.
+
+Never `playwright install`: the browser is /usr/bin/chromium (CHROMIUM overrides).
+"""
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.factories import PASSWORD
+
+# Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make are
+# ordinary blocking calls, so Django's guard against async contexts does not apply here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def profile_context(playwright, live_server, tmp_path) -> Iterator[BrowserContext]:
+    """A browser with a real profile on disk: Chromium never offers to install when incognito."""
+    context = playwright.chromium.launch_persistent_context(
+        tmp_path / "profile",
+        executable_path=CHROMIUM,
+        args=ARGS,
+        base_url=live_server.url,
+        viewport={"width": 390, "height": 800},
+    )
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def new_context(chromium, live_server) -> Iterator:
+    """`new_context(locale=...)` opens a fresh, phone-sized browser profile on the live server."""
+    contexts: list[BrowserContext] = []
+
+    def make(locale: str = "en-GB") -> BrowserContext:
+        context = chromium.new_context(
+            base_url=live_server.url,
+            locale=locale,
+            viewport={"width": 390, "height": 800},
+            service_workers="allow",
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/signin")
+    page.locator("#id_email").fill(email)
+    page.locator("#id_password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def wait_for_service_worker(page: Page) -> None:
+    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
