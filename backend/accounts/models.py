@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class UserManager(BaseUserManager["User"]):
@@ -54,10 +55,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 class Place(models.Model):
     class Label(models.TextChoices):
-        HOME = "home", "Home"
-        WORK = "work", "Work"
-        CURRENT = "current", "Current location"
-        OTHER = "other", "Other"
+        HOME = "home", _("Home")
+        WORK = "work", _("Work")
+        CURRENT = "current", _("Current location")
+        OTHER = "other", _("Other")
 
     person = models.ForeignKey(User, on_delete=models.CASCADE, related_name="places")
     label = models.CharField(max_length=16, choices=Label.choices, default=Label.HOME)
