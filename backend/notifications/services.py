@@ -532,7 +532,9 @@ def checkin_nudge(*, sender: User, checkin_id: int, now: datetime | None = None)
     with transaction.atomic():
         # Lock the check-in: concurrent nudges for it are serialised, so the rate limit and
         # the sequence number hold.
-        checkin = _with_addresses(CheckIn.objects.select_for_update()).get(id=checkin_id)
+        checkin = _with_addresses(CheckIn.objects.select_for_update(of=("self",))).get(
+            id=checkin_id
+        )
         if checkin.incident.status != Incident.Status.ACTIVE:
             raise Conflict("This incident is closed.", code="closed")
         if checkin.status != CheckIn.Status.PENDING:
