@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 def default_reminder_minutes() -> list[int]:
@@ -11,21 +12,21 @@ def default_reminder_minutes() -> list[int]:
 
 class Incident(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ACTIVE = "active", "Active"
-        RESOLVED = "resolved", "Resolved"
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        RESOLVED = "resolved", _("Resolved")
 
     class Kind(models.TextChoices):
-        ATTACK = "attack", "Attack"
-        NATURAL = "natural", "Natural disaster"
-        WEATHER = "weather", "Severe weather"
-        FIRE = "fire", "Fire"
-        HEALTH = "health", "Health"
-        ENVIRONMENTAL = "environmental", "Environmental"
-        TRANSPORT = "transport", "Transport accident"
-        INFRASTRUCTURE = "infrastructure", "Infrastructure failure"
-        CBRNE = "cbrne", "Chemical, biological, radiological"
-        OTHER = "other", "Other"
+        ATTACK = "attack", _("Attack")
+        NATURAL = "natural", _("Natural disaster")
+        WEATHER = "weather", _("Severe weather")
+        FIRE = "fire", _("Fire")
+        HEALTH = "health", _("Health")
+        ENVIRONMENTAL = "environmental", _("Environmental")
+        TRANSPORT = "transport", _("Transport accident")
+        INFRASTRUCTURE = "infrastructure", _("Infrastructure failure")
+        CBRNE = "cbrne", _("Chemical, biological, radiological")
+        OTHER = "other", _("Other")
 
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=5000)
