@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class UserManager(BaseUserManager["User"]):
@@ -55,10 +55,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 class Place(models.Model):
     class Label(models.TextChoices):
-        HOME = "home", _("Home")
-        WORK = "work", _("Work")
-        CURRENT = "current", _("Current location")
-        OTHER = "other", _("Other")
+        HOME = "home", pgettext_lazy("place", "Home")
+        WORK = "work", pgettext_lazy("place", "Work")
+        CURRENT = "current", pgettext_lazy("place", "Current location")
+        OTHER = "other", pgettext_lazy("place", "Other")
 
     person = models.ForeignKey(User, on_delete=models.CASCADE, related_name="places")
     label = models.CharField(max_length=16, choices=Label.choices, default=Label.HOME)

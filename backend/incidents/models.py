@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def default_reminder_minutes() -> list[int]:
@@ -12,9 +13,9 @@ def default_reminder_minutes() -> list[int]:
 
 class Incident(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", _("Draft")
-        ACTIVE = "active", _("Active")
-        RESOLVED = "resolved", _("Resolved")
+        DRAFT = "draft", pgettext_lazy("incident status", "Draft")
+        ACTIVE = "active", pgettext_lazy("incident status", "Active")
+        RESOLVED = "resolved", pgettext_lazy("incident status", "Resolved")
 
     class Kind(models.TextChoices):
         ATTACK = "attack", _("Attack")
