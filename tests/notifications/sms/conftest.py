@@ -1,7 +1,6 @@
-"""Fixtures for SMS tests: the fake provider wired in, the French strings, inbound calls."""
+"""Fixtures for SMS tests: the fake provider wired in, signed inbound calls."""
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -15,12 +14,6 @@ INBOUND_SECRET = "inbound-test-secret"
 SENDER = "+33700000001"
 ALICE_NUMBER = "+33612345678"
 CHARLIE_NUMBER = "+33698765432"
-
-
-@pytest.fixture(autouse=True)
-def _sms_french(settings) -> None:
-    """Load the SMS French strings after the main catalogue (they are not merged in yet)."""
-    settings.LOCALE_PATHS = [*settings.LOCALE_PATHS, Path(__file__).parent / "locale"]
 
 
 @pytest.fixture
