@@ -9,9 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.accounts.models import User
 from backend.checkins.models import Answer, CheckIn
 from backend.checkins.services import checkin_respond_with_token
-from backend.common.api import ERROR, IsOperator, validated
+from backend.common.api import ERROR, IsOperator, person_of, validated
 from backend.common.errors import NotFound, error_body
 from backend.incidents.models import Incident
 
@@ -98,34 +99,34 @@ class PushSubscriptionsView(APIView):
     def post(self, request: Request) -> Response:
         data = validated(PushSubscriptionSerializer, request.data)
         _, created = services.push_subscription_save(
-            person=request.user, endpoint=data["endpoint"], **data["keys"]
+            person=person_of(request), endpoint=data["endpoint"], **data["keys"]
         )
         return Response(status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(request=EndpointSerializer, responses={204: None, 400: ERROR, 404: ERROR})
     def delete(self, request: Request) -> Response:
         data = validated(EndpointSerializer, request.data)
-        services.push_subscription_delete(person=request.user, endpoint=data["endpoint"])
+        services.push_subscription_delete(person=person_of(request), endpoint=data["endpoint"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _preferences(person: object) -> dict[str, object]:
+def _preferences(person: User) -> dict[str, object]:
     return {
-        "order": person.channel_order,  # type: ignore[attr-defined]
-        "friend_alerts": person.friend_alerts,  # type: ignore[attr-defined]
-        "available": services.channels_for(person),  # type: ignore[arg-type]
+        "order": person.channel_order,
+        "friend_alerts": person.friend_alerts,
+        "available": services.channels_for(person),
     }
 
 
 class ChannelPreferencesView(APIView):
     @extend_schema(responses={200: PREFERENCES})
     def get(self, request: Request) -> Response:
-        return Response(_preferences(request.user))
+        return Response(_preferences(person_of(request)))
 
     @extend_schema(request=ChannelPreferencesSerializer, responses={200: PREFERENCES, 400: ERROR})
     def put(self, request: Request) -> Response:
         data = validated(ChannelPreferencesSerializer, request.data)
-        person = services.channel_preferences_set(person=request.user, **data)
+        person = services.channel_preferences_set(person=person_of(request), **data)
         return Response(_preferences(person))
 
 
@@ -153,7 +154,7 @@ class NudgeView(APIView):
     @extend_schema(request=None, responses={202: None, 404: ERROR, 409: ERROR, 429: ERROR})
     def post(self, request: Request, checkin_id: int) -> Response:
         try:
-            services.checkin_nudge(sender=request.user, checkin_id=checkin_id)
+            services.checkin_nudge(sender=person_of(request), checkin_id=checkin_id)
         except services.RateLimited as exc:
             return Response(
                 error_body(exc.code, exc.message),
