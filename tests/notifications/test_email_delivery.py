@@ -47,7 +47,7 @@ def test_the_email_is_in_french_for_french_speakers(checkin_ids, alice):
     alice.save()
     deliveries_send_batch(checkin_ids=checkin_ids)
     message = next(m for m in mail.outbox if m.to == ["alice@example.org"])
-    assert message.subject.startswith("Êtes-vous en sécurité ?")
+    assert message.subject.startswith("Êtes-vous en sécurité\u00a0?")
 
 
 def test_a_failing_mail_server_is_retried_later_not_lost(checkin_ids, settings):

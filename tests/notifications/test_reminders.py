@@ -118,4 +118,4 @@ def test_a_french_speaker_is_reminded_in_french(start, sweep, alice):
     sweep(start + timedelta(minutes=15))
 
     [subject] = emails_to("alice@example.org")
-    assert subject.startswith("Êtes-vous en sécurité ?")
+    assert subject.startswith("Êtes-vous en sécurité\u00a0?")
