@@ -228,6 +228,9 @@ SAFE_PUSH_MAX_SUBSCRIPTIONS = env_int("SAFE_PUSH_MAX_SUBSCRIPTIONS", 20)
 SAFE_ESCALATION_MINUTES = env_int("SAFE_ESCALATION_MINUTES", 10)
 SAFE_FRIEND_ALERT_WINDOW_SECONDS = env_int("SAFE_FRIEND_ALERT_WINDOW_SECONDS", 300)
 SAFE_NUDGE_INTERVAL_SECONDS = env_int("SAFE_NUDGE_INTERVAL_SECONDS", 1800)
+# A delivery claimed (pending → sending) longer ago than this is taken to belong to a worker
+# that died mid-send and is tried again by `retry_due`; it must exceed one batch's send time.
+SAFE_CLAIM_LEASE_SECONDS = env_int("SAFE_CLAIM_LEASE_SECONDS", 300)
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"

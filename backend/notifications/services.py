@@ -34,8 +34,6 @@ from .webpush import retry_delay, validate_subscription
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# A claim older than this belongs to a worker that died mid-send: the row is tried again.
-CLAIM_LEASE = timedelta(minutes=5)
 # Purposes that only make sense while the person has not answered.
 UNANSWERED_PURPOSES = (Purpose.ESCALATION, Purpose.REMINDER, Purpose.NUDGE)
 
@@ -263,9 +261,11 @@ def deliveries_retry_due(*, now: datetime | None = None, limit: int = 1000) -> d
     Reminders, escalations and nudges to someone who has answered since are dropped.
     """
     now = now or timezone.now()
-    Delivery.objects.filter(
-        status=Delivery.Status.SENDING, claimed_at__lt=now - CLAIM_LEASE
-    ).update(status=Delivery.Status.PENDING, last_error="claim expired (worker died?)")
+    # A claim older than the lease belongs to a worker that died mid-send: try it again.
+    lease = timedelta(seconds=settings.SAFE_CLAIM_LEASE_SECONDS)
+    Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - lease).update(
+        status=Delivery.Status.PENDING, last_error="claim expired (worker died?)"
+    )
     Delivery.objects.filter(
         status=Delivery.Status.PENDING,
         purpose__in=UNANSWERED_PURPOSES,
