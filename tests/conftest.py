@@ -32,6 +32,12 @@ def _fast_passwords(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_rate_limits(settings) -> None:
+    """The whole suite comes from 127.0.0.1; tests of the limits switch them back on."""
+    settings.SAFE_RATE_LIMIT_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery() -> Iterator[None]:
     """Unit and API tests run tasks inline; integration tests use a real worker instead."""
     celery_app.conf.task_always_eager = True

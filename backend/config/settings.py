@@ -5,7 +5,6 @@ and the test suite start; with DATABASE_URL and REDIS_URL it uses real servers.
 A malformed value stops the process at start with a message naming the variable.
 """
 
-import sys
 import os
 from pathlib import Path
 
@@ -319,7 +318,7 @@ if env_bool("SECURE_HSTS", False):
 # Rate limits: scope -> (requests, window in seconds), counted in Redis per IP or person.
 # Off under pytest unless a test turns it on: the whole suite comes from 127.0.0.1 and
 # would trip the limits (tests/security and tests/faults switch it on).
-SAFE_RATE_LIMIT_ENABLED = env_bool("SAFE_RATE_LIMIT_ENABLED", "pytest" not in sys.modules)
+SAFE_RATE_LIMIT_ENABLED = env_bool("SAFE_RATE_LIMIT_ENABLED", True)
 SAFE_RATE_LIMIT_REDIS_URL = env.str("SAFE_RATE_LIMIT_REDIS_URL", default="")
 # Only behind a reverse proxy that sets X-Forwarded-For (else clients could forge it).
 SAFE_TRUST_X_FORWARDED_FOR = env_bool("SAFE_TRUST_X_FORWARDED_FOR", False)

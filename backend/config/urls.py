@@ -44,3 +44,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("backend.pwa.urls")),
 ]
+
+handler404 = "backend.common.views.not_found"
+handler500 = "backend.common.views.server_error"

@@ -91,7 +91,7 @@ class IncidentSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReasonSerializer(serializers.Serializer):
+class IncidentReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
 
@@ -155,11 +155,14 @@ class ActivateView(APIView):
     permission_classes = [IsOperator]
 
     @extend_schema(
-        request=ReasonSerializer, responses={202: IncidentSerializer, 404: ERROR, 409: ERROR}
+        request=IncidentReasonSerializer,
+        responses={202: IncidentSerializer, 404: ERROR, 409: ERROR},
     )
     def post(self, request: Request, incident_id: int) -> Response:
         """Activate (or, under the two-operator rule, ask a second operator to approve)."""
-        reason = validated(ReasonSerializer, request.data).get("reason") or DEFAULT_API_REASON
+        reason = (
+            validated(IncidentReasonSerializer, request.data).get("reason") or DEFAULT_API_REASON
+        )
         actor = person_of(request)
         incident = selectors.access_incident(viewer=actor, incident_id=incident_id)
         console.activation_request(
@@ -173,10 +176,11 @@ class ResolveView(APIView):
     permission_classes = [IsOperator]
 
     @extend_schema(
-        request=ReasonSerializer, responses={200: IncidentSerializer, 404: ERROR, 409: ERROR}
+        request=IncidentReasonSerializer,
+        responses={200: IncidentSerializer, 404: ERROR, 409: ERROR},
     )
     def post(self, request: Request, incident_id: int) -> Response:
-        reason = validated(ReasonSerializer, request.data).get("reason") or "Resolved."
+        reason = validated(IncidentReasonSerializer, request.data).get("reason") or "Resolved."
         incident = console.incident_close(
             actor=person_of(request), incident_id=incident_id, reason=reason
         )

@@ -14,6 +14,7 @@ from backend.checkins.models import Answer, CheckIn
 from backend.checkins.services import checkin_respond_with_token
 from backend.common.api import ERROR, IsOperator, person_of, validated
 from backend.common.errors import NotFound, error_body
+from backend.common.ratelimit import rate_limited
 from backend.incidents.models import Incident
 
 from . import selectors, services
@@ -141,9 +142,10 @@ class TokenAnswerView(APIView):
 
     @extend_schema(
         request=TokenAnswerSerializer,
-        responses={200: AnsweredSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
+        responses={200: AnsweredSerializer, 400: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
         description="Answer a check-in with its signed one-tap token (no sign-in).",
     )
+    @rate_limited("one_tap")
     def post(self, request: Request) -> Response:
         data = validated(TokenAnswerSerializer, request.data)
         checkin = checkin_respond_with_token(via="push", **data)

@@ -33,6 +33,7 @@ from backend.checkins.selectors import access_own_checkin, checkins_of, friends_
 from backend.checkins.services import checkin_respond
 from backend.checkins.tokens import checkin_token
 from backend.common.errors import ServiceError, error_body
+from backend.common.ratelimit import rate_limited
 from backend.incidents.models import Incident
 from backend.incidents.selectors import access_incident
 from backend.social.selectors import (
@@ -123,6 +124,7 @@ def _live(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpR
 
 
 @require_http_methods(["GET", "POST"])
+@rate_limited("signup")
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -141,6 +143,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@rate_limited("signin")
 def signin(request: HttpRequest) -> HttpResponse:
     form = SigninForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -159,6 +162,7 @@ def signin(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@rate_limited("magic_link")
 def magic_link_request(request: HttpRequest) -> HttpResponse:
     form = MagicLinkForm(request.POST, prefix="magic")
     if not form.is_valid():

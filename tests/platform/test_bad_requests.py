@@ -42,3 +42,9 @@ def test_nan_is_not_a_coordinate(api, alice):
 
 def test_unknown_paths_are_404(api, alice):
     assert api(alice).get("/api/nothing-here/").status_code == 404
+
+
+def test_unknown_api_paths_answer_in_the_error_shape(api, alice):
+    response = api(alice).get("/api/checkins/-1/respond/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

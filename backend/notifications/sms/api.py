@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from backend.common.api import ERROR, person_of, validated
 from backend.common.errors import Forbidden, error_body
+from backend.common.ratelimit import rate_limited
 from backend.notifications.models import Phone
 
 from . import selectors, services
@@ -61,6 +62,7 @@ class PhoneView(APIView):
         responses={200: PhoneSerializer, 400: ERROR, 429: ERROR, 503: ERROR},
         description="Set the number and text it a code (also how a code is sent again).",
     )
+    @rate_limited("sms_send", per="person", methods=("PUT",))
     def put(self, request: Request) -> Response:
         data = validated(PhoneSetSerializer, request.data)
         try:
@@ -82,8 +84,9 @@ class PhoneView(APIView):
 class PhoneConfirmView(APIView):
     @extend_schema(
         request=PhoneConfirmSerializer,
-        responses={200: PhoneSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
+        responses={200: PhoneSerializer, 400: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
     )
+    @rate_limited("one_time_code", per="person")
     def post(self, request: Request) -> Response:
         data = validated(PhoneConfirmSerializer, request.data)
         phone = services.phone_confirm(person=person_of(request), code=data["code"].strip())
