@@ -1,4 +1,4 @@
--- wrk script for B3: POST "I'm safe" through one-tap links, each request a different
+-- wrk script for B3: POST "I'm safe" as a notification's action does, each request a different
 -- check-in. TOKENS_FILE holds one token per line; thread i of n takes every n-th line
 -- starting at OFFSET + i, so no two requests of one run answer the same check-in.
 local tokens = {}
@@ -25,8 +25,8 @@ end
 function request()
    counter = counter + 1
    local token = tokens[((counter - 1) % #tokens) + 1]
-   return wrk.format("POST", "/r/" .. token,
-      {["Content-Type"] = "application/x-www-form-urlencoded"}, "status=safe")
+   return wrk.format("POST", "/api/answer/", {["Content-Type"] = "application/json"},
+      '{"token": "' .. token .. '", "status": "safe"}')
 end
 
 function done(summary, latency, requests)

@@ -46,8 +46,8 @@ BBOX = (48.80, 2.22, 48.92, 2.48)  # south, west, north, east
 PYTHON = sys.executable
 VAR = ROOT / "var" / "bench"
 RAMP = (4, 8, 16, 32)
-STEP_SECONDS = 4 if QUICK else 12
-B2_LIMIT_SECONDS = 120 if QUICK else 1200
+STEP_SECONDS = 3 if QUICK else 12
+B2_LIMIT_SECONDS = 45 if QUICK else 1200
 GOALS = {"worker_mb": 500, "redis_mb": 200, "b1_ratio": 1.5, "b2_ratio": 0.5, "b3_ratio": 0.8}
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/safe_bench")
@@ -113,6 +113,12 @@ def ensure_services() -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
             log(f"created database {name}")
     manage("migrate", "--no-input", "-v", "0")
+    # Pages run with DEBUG off, as in production: they need the static files manifest.
+    # A broken static file elsewhere must not stop the database benchmarks: B3 reports 500s.
+    if subprocess.run(
+        [PYTHON, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=ROOT
+    ).returncode:
+        log("collectstatic failed: one-tap pages may answer 500 in B3")
 
 
 def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -573,9 +579,12 @@ def timed(function: Callable[[], int], iterations: int) -> tuple[float, float]:
 # ---------------------------------------------------------------- B3 peak answers
 
 
+Step = tuple[float, float, float, int, int]  # rate, p50 ms, p99 ms, connections, errors
+
+
 def b3(world: World) -> None:
     if not shutil.which("wrk"):
-        row("B3", "peak answers", "not run: `wrk` is not installed", "—", "—", "ratio ≥ 0.8", "no")
+        row("B3", "peak answers", "not run: `wrk` is not installed", "—", "—", "≥ 0.8", "no")
         return
     from backend.checkins.tokens import checkin_token
 
@@ -587,38 +596,45 @@ def b3(world: World) -> None:
     tokens = VAR / "tokens.txt"
     with tokens.open("w") as out:
         out.writelines(checkin_token(cid) + "\n" for cid in ids[: per_step * 2 * len(RAMP)])
-    before = sql(
-        "SELECT count(*) FROM checkins_checkin WHERE incident_id = %s AND status = 'safe'",
-        [world.incident_id],
-    )[0][0]
+    count_sql = (
+        "SELECT count(*) FROM checkins_checkin WHERE incident_id = %s AND answered_via = 'push'"
+    )
+    before = sql(count_sql, [world.incident_id])[0][0]
     ours, accepted, wrapped = ramp("backend.config.settings", tokens, per_step, 0)
-    after = sql(
-        "SELECT count(*) FROM checkins_checkin WHERE incident_id = %s AND status = 'safe'",
-        [world.incident_id],
-    )[0][0]
+    stored = sql(count_sql, [world.incident_id])[0][0] - before
     bare, _, _ = ramp("tests.bench.baseline_settings", tokens, per_step, len(RAMP))
-    stored = after - before
-    # Each request answers a different check-in unless a step ran out of tokens.
-    complete = stored >= accepted if not wrapped else stored >= per_step * len(RAMP) // 2
-    if ours and bare:
-        ratio = ours[0] / bare[0]
-        row(
-            "B3", "peak \"I'm safe\" answers, one-tap `POST /r/<token>`, gunicorn "
-            "(deploy/gunicorn.conf.py), wrk on the same 2 cores: best rate with p99 ≤ 100 ms",
-            f"{ours[0]:.0f} req/s (p50 {ours[1]:.0f} ms, p99 {ours[2]:.0f} ms, {ours[3]} conns); "
-            f"{accepted:,} accepted, {stored:,} stored",
-            f"{bare[0]:.0f} req/s (p50 {bare[1]:.0f} ms, p99 {bare[2]:.0f} ms, {bare[3]} conns)",
-            f"{ratio:.2f}", "≥ 0.8, all stored", yes(ratio >= GOALS["b3_ratio"] and complete),
-        )  # fmt: skip
-    else:
-        row("B3", "peak answers", f"ours {ours}", f"{bare}", "—", "≥ 0.8", "no")
+    # Each request answers a different check-in unless a step ran out of tokens (then a
+    # repeat is an idempotent no-op and the distinct answers are what must be stored).
+    complete = stored >= (accepted if not wrapped else per_step)
+    ratio = ours[0] / bare[0]
+    held = ours[2] <= 100 and ours[4] == 0 and bare[2] <= 100
+    row(
+        "B3", "peak \"I'm safe\" answers: `POST /api/answer/` {token, status} (what a push "
+        "action posts) through gunicorn with deploy/gunicorn.conf.py, wrk -t2 on the same 2 "
+        f"cores, {STEP_SECONDS} s per step at {', '.join(map(str, RAMP))} connections: best "
+        "rate with p99 ≤ 100 ms (else the best rate, marked)",
+        f"{step_text(ours)}; {accepted:,} answers accepted, {stored:,} stored in PostgreSQL",
+        step_text(bare), f"{ratio:.2f}", "≥ 0.8 at p99 ≤ 100 ms, every answer stored",
+        yes(ratio >= GOALS["b3_ratio"] and complete and held),
+    )  # fmt: skip
+
+
+def step_text(step: Step) -> str:
+    rate, p50, p99, connections, errors = step
+    mark = "" if p99 <= 100 else " (p99 > 100 ms at every step)"
+    failed = f", {errors} errors" if errors else ""
+    figures = f"{rate:.0f} req/s, p50 {p50:.0f} ms, p99 {p99:.0f} ms, {connections} conns"
+    return figures + failed + mark
 
 
 def ramp(
     settings_module: str, tokens: Path, per_step: int, first_slice: int
-) -> tuple[tuple[float, float, float, int] | None, int, bool]:
-    """Run wrk at each concurrency of RAMP; return the best (rate, p50, p99, conns) meeting
-    p99 ≤ 100 ms, the 2xx answers over all steps, and whether a step reused tokens."""
+) -> tuple[Step, int, bool]:
+    """Run wrk at each concurrency of RAMP against a fresh gunicorn.
+
+    Returns the best step (the fastest with p99 ≤ 100 ms and no errors, else the fastest),
+    the 2xx answers over all steps, and whether a step had to reuse tokens.
+    """
     port = free_port()
     server = spawn(
         [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
@@ -626,7 +642,7 @@ def ramp(
         f"gunicorn-{settings_module.rsplit('.', 1)[0].replace('.', '-')}",
         HOST="127.0.0.1", PORT=str(port), DJANGO_SETTINGS_MODULE=settings_module,
     )  # fmt: skip
-    best = None
+    steps: list[Step] = []
     accepted = 0
     wrapped = False
     try:
@@ -636,18 +652,16 @@ def ramp(
             threads = 2
             result = wrk(port, connections, threads, tokens, (first_slice + index) * per_step)
             rate = result["requests"] / (result["duration_us"] / 1e6)
-            ok = result["requests"] - result["status_errors"]
-            accepted += ok
+            errors = sum(result[k] for k in ("status_errors", "connect", "read", "timeout"))
+            accepted += result["requests"] - result["status_errors"]
             wrapped |= result["requests"] > per_step
-            p50, p99 = result["p50_us"] / 1000, result["p99_us"] / 1000
-            errors = {k: result[k] for k in ("status_errors", "connect", "read", "timeout")}
-            log(f"  {settings_module} c={connections}: {rate:.0f} req/s p50 {p50:.0f} ms "
-                f"p99 {p99:.0f} ms errors {errors}")  # fmt: skip
-            if p99 <= 100 and result["status_errors"] == 0 and (best is None or rate > best[0]):
-                best = (rate, p50, p99, connections)
+            step = (rate, result["p50_us"] / 1000, result["p99_us"] / 1000, connections, errors)
+            log(f"  {settings_module}: {step_text(step)}")
+            steps.append(step)
     finally:
         stop(server)
-    return best, accepted, wrapped
+    good = [s for s in steps if s[2] <= 100 and s[4] == 0]
+    return max(good or steps), accepted, wrapped
 
 
 def wrk(port: int, connections: int, threads: int, tokens: Path, offset: int) -> dict[str, int]:
