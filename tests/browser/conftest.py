@@ -28,6 +28,19 @@ ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _unhashed_static_names(settings) -> None:
+    """Serve static files under their own names.
+
+    The live server answers /static/ itself, from the source folders (not WhiteNoise's
+    collected, hashed copies), so pages must not ask for the manifest's hashed names.
+    """
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as playwright:
