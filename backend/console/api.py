@@ -263,7 +263,7 @@ class UpdatesView(OperatorView):
 
     @extend_schema(
         request=UpdateInputSerializer,
-        responses={201: OfficialUpdateSerializer, 400: ERROR, 409: ERROR, 429: ERROR},
+        responses={201: OfficialUpdateSerializer, 400: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
         description="Post an official update; it is sent to every affected person. "
         "At most one per incident per minute (429).",
     )
