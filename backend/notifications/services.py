@@ -34,6 +34,10 @@ from .webpush import retry_delay, validate_subscription
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Rows claimed, sent and recorded together (see `_send_chunk`).
+SEND_CHUNK = 32
+# A final failure of these moves on to the next channel at once.
+FALLBACK_PURPOSES = (Purpose.ASK, Purpose.ESCALATION)
 # Purposes that only make sense while the person has not answered.
 UNANSWERED_PURPOSES = (Purpose.ESCALATION, Purpose.REMINDER, Purpose.NUDGE)
 
@@ -173,39 +177,105 @@ def delivery_claim(*, delivery_id: int, previous: str) -> bool:
 def deliveries_send(*, deliveries: Sequence[Delivery]) -> dict[str, int]:
     """Claim, send and record DELIVERIES (their check-in, person and incident loaded).
 
-    Rows another worker claimed first are 'skipped'. Each channel gets its claimed rows in
-    one `send_many` call so it can overlap network waits (Web Push does).
+    Rows another worker claimed first are 'skipped'. A first ask or escalation that failed
+    for good falls back to the person's next channel at once (see `_fall_back`).
     """
     outcomes: dict[str, int] = defaultdict(int)
     by_channel: dict[str, list[Delivery]] = defaultdict(list)
-    # One transaction per phase: the per-row compare-and-sets stay exact, but the batch
-    # commits once instead of once per row (the commits were most of the time on SQLite).
-    with transaction.atomic():
-        for delivery in deliveries:
-            if delivery.channel not in CHANNELS:
-                continue  # a channel switched off since the row was made; leave it pending
-            if delivery_claim(delivery_id=delivery.id, previous=Delivery.Status.PENDING):
-                by_channel[delivery.channel].append(delivery)
-            else:
-                outcomes["skipped"] += 1
-    for name, claimed in by_channel.items():
-        nudgers = _nudger_names(claimed)
-        items = [
-            (
-                d.checkin.person,
-                message_for(d.checkin, purpose=d.purpose, sender_name=nudgers.get(d.id, "")),
-            )
-            for d in claimed
-        ]
-        try:
-            results = CHANNELS[name].send_many(items)
-        except Exception as exc:  # a channel bug must not leave rows claimed forever
-            log.exception("channel %s crashed on %d deliveries", name, len(claimed))
-            results = [SendResult("retry", error=repr(exc)[:500])] * len(claimed)
-        with transaction.atomic():
-            for delivery, result in zip(claimed, results, strict=True):
-                outcomes[_delivery_record(delivery, result)] += 1
+    for delivery in deliveries:
+        # A channel switched off since the row was made: leave the row pending.
+        if delivery.channel in CHANNELS:
+            by_channel[delivery.channel].append(delivery)
+    for name, rows in by_channel.items():
+        for start in range(0, len(rows), SEND_CHUNK):
+            _send_chunk(name, rows[start : start + SEND_CHUNK], outcomes)
     return dict(outcomes)
+
+
+def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int]) -> None:
+    """Claim a few rows in one transaction, send them through channel NAME, record each.
+
+    Small chunks bound what a worker killed mid-send sends twice (its claimed rows go back
+    to pending after the lease) and let the lease be short.
+    """
+    with transaction.atomic():
+        claimed = [
+            d
+            for d in deliveries
+            if delivery_claim(delivery_id=d.id, previous=Delivery.Status.PENDING)
+        ]
+    if len(claimed) < len(deliveries):
+        outcomes["skipped"] += len(deliveries) - len(claimed)
+    if not claimed:
+        return
+    nudgers = _nudger_names(claimed)
+    items = [
+        (
+            d.checkin.person,
+            message_for(d.checkin, purpose=d.purpose, sender_name=nudgers.get(d.id, "")),
+        )
+        for d in claimed
+    ]
+    try:
+        results = CHANNELS[name].send_many(items)
+    except Exception as exc:  # a channel bug must not leave rows claimed forever
+        log.exception("channel %s crashed on %d deliveries", name, len(claimed))
+        results = [SendResult("retry", error=repr(exc)[:500])] * len(claimed)
+    given_up = []
+    for delivery, result in zip(claimed, results, strict=True):
+        # One transaction per row: each bumps one random counter shard, and two workers
+        # locking several shards in different orders deadlocked, leaving sent rows
+        # claimed, so they were sent again after the lease.
+        with transaction.atomic():
+            outcome = _delivery_record(delivery, result)
+        outcomes[outcome] += 1
+        if outcome in ("failed", "expired") and delivery.purpose in FALLBACK_PURPOSES:
+            given_up.append(delivery)
+    if given_up:
+        with transaction.atomic():
+            _fall_back(deliveries=given_up)
+
+
+def _fall_back(*, deliveries: list[Delivery]) -> int:
+    """Ask again on the next channel now for first asks/escalations that failed for good.
+
+    Without this a person whose only push subscription is gone (410) would hear nothing
+    until the first reminder. The row is the escalation the sweep would make for that
+    channel (same purpose and seq, so a later sweep inserts no second one), and the
+    reminder's channel step moves on so the sweep does not escalate to it again.
+    Returns how many fallbacks were queued.
+    """
+    pending = set(
+        CheckIn.objects.filter(
+            id__in=[d.checkin_id for d in deliveries],
+            status=CheckIn.Status.PENDING,
+            incident__status=Incident.Status.ACTIVE,
+        ).values_list("id", flat=True)
+    )
+    # Fresh addresses: a 410 has just deleted the subscription the prefetch still holds.
+    people = (
+        User.objects.select_related("phone")
+        .prefetch_related("push_subscriptions")
+        .in_bulk([d.checkin.person_id for d in deliveries if d.checkin_id in pending])
+    )
+    rows = []
+    for delivery in deliveries:
+        person = people.get(delivery.checkin.person_id)
+        if person is None:
+            continue
+        reach = channels_for(person)
+        order = list(person.channel_order)
+        after = order.index(delivery.channel) if delivery.channel in order else len(order)
+        later = [c for c in reach if c in order and order.index(c) > after]
+        if not later:
+            continue
+        step = reach.index(later[0])
+        rows.append(_delivery(delivery.checkin, later[0], Purpose.ESCALATION, step))
+        Reminder.objects.filter(checkin_id=delivery.checkin_id, channel_step__lt=step).update(
+            channel_step=step
+        )
+    _create_and_enqueue(rows)
+    return len(rows)
 
 
 def _nudger_names(deliveries: Iterable[Delivery]) -> dict[int, str]:

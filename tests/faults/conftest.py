@@ -41,28 +41,41 @@ print("SEED" + json.dumps({
 
 
 class Stack:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, *, web: bool = True) -> None:
+        self.base = base
         self.postgres = Postgres(base)
         self.redis = Redis(base)
         self.env = django_env(database_url=self.postgres.url, redis_url=self.redis.url)
         manage(self.env, "migrate", "--no-input", "-v", "0")
-        self.web = Gunicorn(self.env)
+        # Worker-only faults need no web server: two fewer processes on a small machine.
+        self.web = Gunicorn(self.env) if web else None
 
     def seed(self, people: int) -> dict:
         out = manage(self.env, "shell", stdin=SEED.replace("range(N)", f"range({people})"))
         return json.loads(out.split("SEED", 1)[1])
 
     def destroy(self) -> None:
-        self.web.destroy()
+        if self.web is not None:
+            self.web.destroy()
         self.redis.destroy()
         self.postgres.destroy()
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
+def _stack(*, web: bool) -> Iterator[Stack]:
     # Not pytest's tmp_path: its parent is private to root, and PostgreSQL runs as postgres.
     base = Path(tempfile.mkdtemp(prefix="safe-faults-"))
-    stack = Stack(base)
+    stack = Stack(base, web=web)
     yield stack
     stack.destroy()
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    yield from _stack(web=True)
+
+
+@pytest.fixture
+def worker_stack() -> Iterator[Stack]:
+    """PostgreSQL and Redis of our own, without gunicorn (for tests that drive workers)."""
+    yield from _stack(web=False)
