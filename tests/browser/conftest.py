@@ -10,22 +10,11 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.factories import PASSWORD
+from tests.support.chromium import ARGS, CHROMIUM
 
 # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make are
 # ordinary blocking calls, so Django's guard against async contexts does not apply here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(autouse=True)

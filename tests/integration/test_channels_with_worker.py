@@ -1,6 +1,5 @@
 """Channels with a real worker: each person gets exactly what their preferences call for."""
 
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from backend.notifications.webpush import generate_vapid_keypair
 from tests.conftest import sent_emails
 from tests.factories import PARIS_POLYGON, make_operator
 from tests.support.push_service import PushService
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -41,14 +41,6 @@ def worker(request, monkeypatch, settings):
         monkeypatch.setenv(name, value)
         setattr(settings, name, value)
     return request.getfixturevalue("celery_worker")
-
-
-def _wait_for(condition, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for the worker")
-        time.sleep(0.25)
 
 
 def _received(service: PushService, sub_of: dict[int, str]) -> Counter[int]:
@@ -86,12 +78,13 @@ def test_people_get_exactly_the_messages_their_preferences_call_for(
     )
     incident_id = created.json()["id"]
     assert api(olivia).post(f"/api/incidents/{incident_id}/activate/").status_code == 202
-    _wait_for(
+    wait_for(
         lambda: (
             0
             < incident_stats(incident_id=incident_id)["targeted"]
             <= incident_stats(incident_id=incident_id)["delivered"]
-        )
+        ),
+        timeout=180,
     )
     targeted = set(
         CheckIn.objects.filter(incident_id=incident_id).values_list("person_id", flat=True)
@@ -116,7 +109,7 @@ def test_people_get_exactly_the_messages_their_preferences_call_for(
     while any(reminders_sweep(now=later).values()):
         pass
     reminders = Delivery.objects.filter(incident_id=incident_id, purpose="reminder")
-    _wait_for(lambda: not reminders.filter(status__in=["pending", "sending"]).exists())
+    wait_for(lambda: not reminders.filter(status__in=["pending", "sending"]).exists(), timeout=180)
 
     # Escalation and the first reminder were due together: one reminder on every channel
     # reached so far. Those who answered get nothing more.

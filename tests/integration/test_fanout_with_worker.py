@@ -15,6 +15,7 @@ from backend.checkins.services import checkins_create_for_incident
 from backend.social.models import Friendship
 from tests.conftest import sent_emails
 from tests.factories import PARIS_POLYGON, make_operator
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -27,14 +28,6 @@ RES9_CELL_KM = 0.35  # a res-9 cell's diameter: the most a covered edge cell rea
 def _km_outside(polygon, lat: float, lon: float) -> float:
     degrees = polygon.distance(Point(lon, lat))
     return degrees * 111.32 * max(math.cos(math.radians(lat)), 0.5)
-
-
-def _wait_for(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for the worker")
-        time.sleep(0.25)
 
 
 def test_activation_reaches_everyone_inside_exactly_once(
@@ -62,7 +55,9 @@ def test_activation_reaches_everyone_inside_exactly_once(
     preview = api(olivia).get(f"/api/incidents/{incident_id}/audience/").json()["people"]
     assert api(olivia).post(f"/api/incidents/{incident_id}/activate/").status_code == 202
 
-    _wait_for(lambda: incident_stats(incident_id=incident_id)["delivered"] >= preview > 0)
+    wait_for(
+        lambda: incident_stats(incident_id=incident_id)["delivered"] >= preview > 0, timeout=120
+    )
     targeted = set(
         CheckIn.objects.filter(incident_id=incident_id).values_list("person_id", flat=True)
     )

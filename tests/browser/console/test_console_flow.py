@@ -8,20 +8,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from backend.checkins.models import CheckIn
 from tests.factories import PARIS_POLYGON, PASSWORD
+from tests.support.chromium import ARGS, CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
