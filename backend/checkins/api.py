@@ -35,7 +35,10 @@ class CheckInSerializer(serializers.ModelSerializer):
 
 
 class FriendCheckInSerializer(serializers.ModelSerializer):
-    """What a friend may see: name, answer, note and time. No places, no channels."""
+    """What a friend may see: name, answer, note and time. No places, no channels.
+
+    Documents the rows of `selectors.friends_statuses`, which the views return as they are.
+    """
 
     person_id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(source="person.name", read_only=True)
@@ -83,12 +86,11 @@ class IncidentFriendsView(APIView):
     @extend_schema(responses={200: FriendCheckInSerializer(many=True), 404: ERROR})
     def get(self, request: Request, incident_id: int) -> Response:
         access_incident(viewer=person_of(request), incident_id=incident_id)
-        checkins = selectors.friends_checkins(viewer=person_of(request), incident_id=incident_id)
-        return Response(FriendCheckInSerializer(checkins, many=True).data)
+        rows = selectors.friends_statuses(viewer=person_of(request), incident_id=incident_id)
+        return Response(rows)
 
 
 class MyFriendsCheckInsView(APIView):
     @extend_schema(responses={200: FriendCheckInSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        checkins = selectors.friends_checkins(viewer=person_of(request))
-        return Response(FriendCheckInSerializer(checkins, many=True).data)
+        return Response(selectors.friends_statuses(viewer=person_of(request)))

@@ -21,9 +21,13 @@ class CheckIn(models.Model):
         NEED_HELP = Answer.NEED_HELP.value, Answer.NEED_HELP.label
         NOT_IN_AREA = Answer.NOT_IN_AREA.value, Answer.NOT_IN_AREA.label
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="checkins")
+    # No single-column indexes: (incident, person) and (person, incident) below cover both
+    # lookups, and every activation inserts up to millions of rows into these indexes.
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="checkins", db_index=False
+    )
     person = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checkins"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checkins", db_index=False
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     note = models.CharField(max_length=280, blank=True)

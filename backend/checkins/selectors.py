@@ -1,6 +1,8 @@
 """Reads for check-ins: mine, my friends', and an incident's live counters."""
 
-from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
+from typing import Any
+
+from django.db.models import Case, F, IntegerField, QuerySet, Sum, Value, When
 
 from backend.accounts.models import User
 from backend.common.errors import NotFound
@@ -84,3 +86,20 @@ def friends_checkins(*, viewer: User, incident_id: int | None = None) -> QuerySe
     else:
         checkins = checkins.filter(incident__status=Incident.Status.ACTIVE)
     return checkins.order_by("incident_id", "person__name")
+
+
+def friends_statuses(*, viewer: User, incident_id: int | None = None) -> list[dict[str, Any]]:
+    """What friends' views show, as plain rows: the API's fast path (no model objects).
+
+    Same rows and the same access check as `friends_checkins`.
+    """
+    rows = friends_checkins(viewer=viewer, incident_id=incident_id).values(
+        "person_id",
+        "incident_id",
+        "status",
+        "note",
+        "answered_at",
+        name=F("person__name"),
+        incident_title=F("incident__title"),
+    )
+    return [dict(row) for row in rows]
