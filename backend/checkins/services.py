@@ -79,39 +79,18 @@ def checkins_create_for_incident(*, incident_id: int) -> int:
     return created
 
 
-# Set delivered_at once and count it in one random shard, in one statement: this runs once
-# per message sent, and four round trips per message were a fifth of the fan-out's time.
-MARK_DELIVERED_SQL = """
-WITH first AS (
-    UPDATE checkins_checkin SET delivered_at = %s
-    WHERE id = %s AND delivered_at IS NULL
-    RETURNING id
-), bump AS (
-    UPDATE checkins_incidentcounter SET delivered = delivered + 1
-    WHERE incident_id = %s AND shard = %s AND EXISTS (SELECT 1 FROM first)
-    RETURNING id
-)
-SELECT (SELECT count(*) FROM first), (SELECT count(*) FROM bump)
-"""
+def checkins_mark_delivered(*, checkin_ids: list[int], incident_id: int) -> int:
+    """Count people as reached the first time any channel gets through; returns how many.
 
-
-def checkin_mark_delivered(*, checkin_id: int, incident_id: int) -> bool:
-    """Count the person as reached the first time any channel gets through."""
-    with transaction.atomic():
-        if connection.vendor != "postgresql":
-            first = CheckIn.objects.filter(id=checkin_id, delivered_at__isnull=True).update(
-                delivered_at=timezone.now()
-            )
-            if first:
-                counters_bump(incident_id=incident_id, delivered=1)
-            return bool(first)
-        shard = random.randrange(settings.SAFE_COUNTER_SHARDS)  # noqa: S311 - spreading load
-        with connection.cursor() as cursor:
-            cursor.execute(MARK_DELIVERED_SQL, [timezone.now(), checkin_id, incident_id, shard])
-            first, bumped = cursor.fetchone()
-        if first and not bumped:
-            counters_bump(incident_id=incident_id, delivered=1)  # shards not created yet
-    return bool(first)
+    Set-based: one update and one counter bump (one shard) per batch of sent messages, so
+    two workers recording batches never lock counter shards in opposite orders.
+    Call inside the transaction that records the deliveries.
+    """
+    first = CheckIn.objects.filter(id__in=sorted(checkin_ids), delivered_at__isnull=True).update(
+        delivered_at=timezone.now()
+    )
+    counters_bump(incident_id=incident_id, delivered=first)
+    return first
 
 
 def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -> CheckIn:

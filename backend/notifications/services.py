@@ -14,13 +14,13 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from backend.accounts.models import User, default_channel_order
 from backend.checkins.models import CheckIn, Response
-from backend.checkins.services import checkin_mark_delivered
+from backend.checkins.services import checkins_mark_delivered
 from backend.checkins.tokens import checkin_token
 from backend.common.errors import Conflict, NotFound, ServiceError
 from backend.incidents.models import Incident
@@ -164,14 +164,24 @@ def _delivery(checkin: CheckIn, channel: str, purpose: str, seq: int) -> Deliver
     )
 
 
-def delivery_claim(*, delivery_id: int, previous: str) -> bool:
-    """Take the row for sending; exactly one caller wins the compare-and-set."""
-    return (
-        Delivery.objects.filter(id=delivery_id, status=previous).update(
-            status=Delivery.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
-        )
-        == 1
-    )
+# Compare-and-set on a whole chunk: a row is ours only if this statement moved it from
+# pending to sending; a second worker's identical statement returns none of them.
+CLAIM_SQL = """
+UPDATE notifications_delivery
+SET status = 'sending', claimed_at = %s, attempts = attempts + 1
+WHERE status = 'pending' AND id IN ({ids})
+RETURNING id
+"""
+
+
+def deliveries_claim(*, delivery_ids: list[int]) -> set[int]:
+    """Take the pending rows among DELIVERY_IDS for sending; returns the ids this call won."""
+    if not delivery_ids:
+        return set()
+    sql = CLAIM_SQL.format(ids=", ".join(["%s"] * len(delivery_ids)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [timezone.now(), *delivery_ids])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def deliveries_send(*, deliveries: Sequence[Delivery]) -> dict[str, int]:
@@ -198,12 +208,8 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
     Small chunks bound what a worker killed mid-send sends twice (its claimed rows go back
     to pending after the lease) and let the lease be short.
     """
-    with transaction.atomic():
-        claimed = [
-            d
-            for d in deliveries
-            if delivery_claim(delivery_id=d.id, previous=Delivery.Status.PENDING)
-        ]
+    won = deliveries_claim(delivery_ids=[d.id for d in deliveries])
+    claimed = [d for d in deliveries if d.id in won]
     if len(claimed) < len(deliveries):
         outcomes["skipped"] += len(deliveries) - len(claimed)
     if not claimed:
@@ -222,15 +228,11 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
         log.exception("channel %s crashed on %d deliveries", name, len(claimed))
         results = [SendResult("retry", error=repr(exc)[:500])] * len(claimed)
     given_up = []
-    for delivery, result in zip(claimed, results, strict=True):
-        # One transaction per row: each bumps one random counter shard, and two workers
-        # locking several shards in different orders deadlocked, leaving sent rows
-        # claimed, so they were sent again after the lease.
-        with transaction.atomic():
-            outcome = _delivery_record(delivery, result)
-        outcomes[outcome] += 1
-        if outcome in ("failed", "expired") and delivery.purpose in FALLBACK_PURPOSES:
-            given_up.append(delivery)
+    with transaction.atomic():
+        for outcome, delivery in _deliveries_record(claimed, results):
+            outcomes[outcome] += 1
+            if outcome in ("failed", "expired") and delivery.purpose in FALLBACK_PURPOSES:
+                given_up.append(delivery)
     if given_up:
         with transaction.atomic():
             _fall_back(deliveries=given_up)
@@ -293,13 +295,36 @@ def _nudger_names(deliveries: Iterable[Delivery]) -> dict[int, str]:
     return names
 
 
+def _deliveries_record(
+    deliveries: list[Delivery], results: Sequence[SendResult]
+) -> list[tuple[str, Delivery]]:
+    """Record a chunk's results: the sent ones set-based (one counter shard per incident).
+
+    Recording them one by one cost a transaction per message and, with a random counter
+    shard each, let two workers deadlock; the rows rolled back were sent again.
+    """
+    outcomes = []
+    sent: dict[int, list[Delivery]] = defaultdict(list)
+    for delivery, result in zip(deliveries, results, strict=True):
+        if result.outcome == "sent":
+            sent[delivery.incident_id].append(delivery)
+            outcomes.append(("sent", delivery))
+        else:
+            outcomes.append((_delivery_record(delivery, result), delivery))
+    now = timezone.now()
+    for incident_id in sorted(sent):
+        rows = sent[incident_id]
+        Delivery.objects.filter(id__in=[d.id for d in rows], status=Delivery.Status.SENDING).update(
+            status=Delivery.Status.SENT, sent_at=now, last_error=""
+        )
+        checkins_mark_delivered(checkin_ids=[d.checkin_id for d in rows], incident_id=incident_id)
+    return outcomes
+
+
 def _delivery_record(delivery: Delivery, result: SendResult) -> str:
+    """Record one delivery that was not sent: retry later, or give up."""
     now = timezone.now()
     rows = Delivery.objects.filter(id=delivery.id, status=Delivery.Status.SENDING)
-    if result.outcome == "sent":
-        rows.update(status=Delivery.Status.SENT, sent_at=now, last_error="")
-        checkin_mark_delivered(checkin_id=delivery.checkin_id, incident_id=delivery.incident_id)
-        return "sent"
     # `attempts` was bumped by the claim; the in-memory copy is the count before it.
     attempt = delivery.attempts + 1
     if result.outcome == "retry" and attempt < MAX_ATTEMPTS:

@@ -72,9 +72,11 @@ def test_gone_subscription_is_deleted_and_the_delivery_expires(
 
     assert outcomes == {"expired": 1}
     assert not PushSubscription.objects.exists()
-    delivery = Delivery.objects.get()
+    delivery = Delivery.objects.get(channel="webpush")
     assert delivery.status == "expired"
     assert "410" in delivery.last_error
+    # Gone for good: she is asked on her next channel at once, not at the first reminder.
+    assert Delivery.objects.get(channel="email").purpose == "escalation"
 
 
 def test_one_dead_device_among_live_ones_still_counts_as_sent(
@@ -124,7 +126,7 @@ def test_retries_stop_after_the_last_attempt_keeping_the_error(
     for hours in range(1, 6):
         deliveries_retry_due(now=timezone.now() + timedelta(hours=hours))
 
-    delivery = Delivery.objects.get()
+    delivery = Delivery.objects.get(channel="webpush")
     assert (delivery.status, delivery.attempts) == ("failed", 5)
     assert "503" in delivery.last_error
 
