@@ -1,6 +1,6 @@
 """Measure Web Push through the real channel beside encryption alone, in one run.
 
-    DEBUG=1 .venv/bin/python tests/notifications/bench_push_channel.py --people 2000
+    DEBUG=1 .venv/bin/python tests/bench/bench_push_channel.py --people 2000
 
 (a) encrypts a 1 KB payload in a tight loop on one core (tests/bench/bench_webpush_crypto.py);
 (b) sends one "are you safe?" to each of N people through `deliveries_send_batch` (outbox
