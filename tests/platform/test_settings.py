@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "SAFE_INSECURE_DEV_KEY"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "SAFE_INSECURE_DEV_KEY"}
+    }
     return subprocess.run(
         [sys.executable, "-c", "import backend.config.settings"],
         cwd=ROOT,
