@@ -507,23 +507,29 @@ def answer_recorded(checkin_id: int) -> None:
     """React to an answer (an `answer_listeners` hook, run after commit).
 
     Stops the check-in's reminders and queues an alert for each friend who opted in, in two
-    statements. Never raises: the answer is already recorded and must not look failed.
+    statements and one commit (commits are what the answer path pays for at peak). Never
+    raises: the answer is already recorded and must not look failed.
     """
     try:
-        Reminder.objects.filter(checkin_id=checkin_id).delete()
-        latest = (
-            Response.objects.filter(checkin_id=checkin_id)
-            .order_by("-id")
-            .values_list("id", "checkin__person_id")
-            .first()
-        )
-        if latest is not None:
-            response_id, person_id = latest
-            with connection.cursor() as cursor:
-                now = connection.ops.adapt_datetimefield_value(timezone.now())
-                cursor.execute(CREATE_FRIEND_ALERTS_SQL, [response_id, now, person_id])
+        with transaction.atomic():
+            _answer_recorded(checkin_id)
     except Exception:
         log.exception("could not queue friend alerts for check-in %s", checkin_id)
+
+
+def _answer_recorded(checkin_id: int) -> None:
+    Reminder.objects.filter(checkin_id=checkin_id).delete()
+    latest = (
+        Response.objects.filter(checkin_id=checkin_id)
+        .order_by("-id")
+        .values_list("id", "checkin__person_id")
+        .first()
+    )
+    if latest is not None:
+        response_id, person_id = latest
+        with connection.cursor() as cursor:
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            cursor.execute(CREATE_FRIEND_ALERTS_SQL, [response_id, now, person_id])
 
 
 def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
