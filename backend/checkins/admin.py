@@ -19,6 +19,13 @@ class CheckInAdmin(admin.ModelAdmin):
     inlines = [ResponseInline]
 
 
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["id", "checkin", "status", "via", "at"]
+    list_filter = ["status", "via"]
+    readonly_fields = ["checkin", "status", "note", "via", "at"]
+
+
 @admin.register(IncidentCounter)
 class IncidentCounterAdmin(admin.ModelAdmin):
     list_display = [

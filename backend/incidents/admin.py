@@ -11,7 +11,7 @@ from backend.checkins.selectors import incident_stats
 from backend.common.errors import ServiceError
 from backend.console import services as console
 
-from .models import AffectedRegion, AuditEntry, Incident
+from .models import AffectedRegion, AuditEntry, CellRange, Incident
 
 ADMIN_REASON = "Activated from the admin."
 
@@ -91,3 +91,17 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["at", "actor", "action", "incident"]
     list_filter = ["action"]
     readonly_fields = ["at", "actor", "action", "incident", "detail"]
+
+
+@admin.register(AffectedRegion)
+class AffectedRegionAdmin(admin.ModelAdmin):
+    """Read-only: a region's cell ranges are compiled from it by the services."""
+
+    list_display = ["id", "incident", "summary", "area_km2", "cell_count"]
+    readonly_fields = [f.name for f in AffectedRegion._meta.fields]
+
+
+@admin.register(CellRange)
+class CellRangeAdmin(admin.ModelAdmin):
+    list_display = ["id", "incident", "region", "lo", "hi"]
+    readonly_fields = ["incident", "region", "lo", "hi"]
