@@ -21,9 +21,15 @@ PLACE_LABELS = [
 ]
 
 
+# WCAG 2.2 1.3.5: fields about the person say what they hold, so browsers can fill them.
+OWN_EMAIL = {"autocomplete": "email"}
+
+
 class SignupForm(forms.Form):
-    name = forms.CharField(label=_("Your name"), max_length=120)
-    email = forms.EmailField(label=_("Email"))
+    name = forms.CharField(
+        label=_("Your name"), max_length=120, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs=OWN_EMAIL))
     password = forms.CharField(
         label=_("Password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
@@ -32,14 +38,16 @@ class SignupForm(forms.Form):
 
 
 class SigninForm(forms.Form):
-    email = forms.EmailField(label=_("Email"))
+    email = forms.EmailField(
+        label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "username"})
+    )
     password = forms.CharField(
         label=_("Password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
 
 
 class MagicLinkForm(forms.Form):
-    email = forms.EmailField(label=_("Email"))
+    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs=OWN_EMAIL))
 
 
 class PlaceForm(forms.Form):
