@@ -163,7 +163,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # idempotent, so that is safe. It must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
-    # Every interval × throttle seconds a worker puts back tasks left unacknowledged past the
+    # Every interval * throttle seconds a worker puts back tasks left unacknowledged past the
     # visibility timeout by a dead worker (kombu's defaults; the fault tests shorten them).
     "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 10),
     "unacked_restore_throttle": env_int("CELERY_RESTORE_THROTTLE", 10),
