@@ -104,7 +104,7 @@ def checkin_ids_in_batches(*, incident_id: int, size: int) -> Iterator[list[int]
         last = batch[-1]
 
 
-def message_for(checkin: CheckIn, *, purpose: str, sender_name: str = "") -> Message:
+def message_for(checkin: CheckIn, *, purpose: str, sender_name: str = "", seq: int = 0) -> Message:
     token = checkin_token(checkin.id)
     return Message(
         checkin_id=checkin.id,
@@ -115,6 +115,7 @@ def message_for(checkin: CheckIn, *, purpose: str, sender_name: str = "") -> Mes
         link=settings.SITE_URL + reverse("one-tap", args=[token]),
         language=checkin.person.language,
         sender_name=sender_name,
+        key=f"{checkin.id}-{purpose}-{seq}",
     )
 
 
@@ -218,7 +219,7 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
     items = [
         (
             d.checkin.person,
-            message_for(d.checkin, purpose=d.purpose, sender_name=nudgers.get(d.id, "")),
+            message_for(d.checkin, purpose=d.purpose, sender_name=nudgers.get(d.id, ""), seq=d.seq),
         )
         for d in claimed
     ]

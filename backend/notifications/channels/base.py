@@ -34,6 +34,9 @@ class Message:
     # Who asked, for a nudge.
     sender_name: str = ""
     friends: tuple[FriendNews, ...] = ()
+    # The same for every send of one outbox row (check-in, purpose, seq): a copy sent again
+    # after a worker died carries it too, so push services and mail clients can drop it.
+    key: str = ""
 
 
 @dataclass(frozen=True)

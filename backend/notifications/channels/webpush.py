@@ -7,6 +7,8 @@ the channel reaches nobody (the start-up log says so).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import os
@@ -157,6 +159,22 @@ def push_payload(message: Message) -> bytes:
     return payload
 
 
+# One push to one device: (item index, device, payload, urgency, topic).
+Job = tuple[int, PushSubscription, bytes, str, str | None]
+
+
+def push_topic(message: Message) -> str | None:
+    """RFC 8030 Topic: a copy sent again replaces the first while it is still undelivered.
+
+    (On the device the service worker's notification `tag` does the same for delivered ones.)
+    Topics are at most 32 base64url characters: a digest of the message key.
+    """
+    if not message.key:
+        return None
+    digest = hashlib.sha256(message.key.encode()).digest()[:24]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 class WebPushChannel(Channel):
     name = "webpush"
 
@@ -176,17 +194,20 @@ class WebPushChannel(Channel):
         sender = push_sender()
         if sender is None:
             return [SendResult("failed", error="Web Push is not configured")] * len(items)
-        jobs: list[tuple[int, PushSubscription, bytes, str]] = []
+        jobs: list[Job] = []
         for index, (person, message) in enumerate(items):
             payload = push_payload(message)
             urgency = "high" if message.purpose in CHECKIN_PURPOSES else "normal"
-            jobs.extend((index, sub, payload, urgency) for sub in person.push_subscriptions.all())
+            topic = push_topic(message)
+            jobs.extend(
+                (index, sub, payload, urgency, topic) for sub in person.push_subscriptions.all()
+            )
 
-        def push(job: tuple[int, PushSubscription, bytes, str]) -> PushResult:
-            _index, sub, payload, urgency = job
+        def push(job: Job) -> PushResult:
+            _index, sub, payload, urgency, topic = job
             target = PushTarget(endpoint=sub.endpoint, p256dh=sub.p256dh, auth=sub.auth)
             with _slot(sub.endpoint):
-                return sender.send(target, payload, ttl=MAX_TTL, urgency=urgency)
+                return sender.send(target, payload, ttl=MAX_TTL, urgency=urgency, topic=topic)
 
         if not jobs:
             return [SendResult("gone", error="no push subscription")] * len(items)
@@ -197,12 +218,12 @@ class WebPushChannel(Channel):
     @staticmethod
     def _record(
         count: int,
-        jobs: list[tuple[int, PushSubscription, bytes, str]],
+        jobs: list[Job],
         results: list[PushResult],
     ) -> list[SendResult]:
         per_item: list[list[PushResult]] = [[] for _ in range(count)]
         gone, accepted = [], []
-        for (index, sub, _payload, _urgency), result in zip(jobs, results, strict=True):
+        for (index, sub, *_), result in zip(jobs, results, strict=True):
             per_item[index].append(result)
             if result.outcome == "gone":
                 gone.append(sub.id)
