@@ -19,6 +19,7 @@ from backend.common.errors import NotFound
 from backend.incidents import selectors as incident_selectors
 from backend.incidents.api import IncidentSerializer
 from backend.incidents.models import AuditEntry
+from backend.incidents.services import audit as incidents_audit
 
 from . import selectors, services
 from .models import ActivationRequest, OfficialUpdate, PublicLogEntry, Triage
@@ -299,10 +300,13 @@ class TriageInputSerializer(serializers.Serializer):
 class TriageView(OperatorView):
     @extend_schema(responses={200: TriageRowSerializer(many=True), 404: ERROR})
     def get(self, request: Request, incident_id: int) -> Response:
-        self.incident(request, incident_id)
-        return Response(
-            TriageRowSerializer(selectors.triage_list(incident_id=incident_id), many=True).data
+        incident = self.incident(request, incident_id)
+        rows = selectors.triage_list(incident_id=incident_id)
+        # People's names, notes and areas: every operator read of them is on the record.
+        incidents_audit(
+            actor=self.operator, action="read_triage", incident=incident, rows=len(rows)
         )
+        return Response(TriageRowSerializer(rows, many=True).data)
 
 
 class TriageDetailView(OperatorView):
@@ -372,10 +376,8 @@ def csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
 
 def export_response(*, actor: Any, incident_id: int) -> StreamingHttpResponse:
     """Stream an incident's check-ins as CSV and record the export in the audit log."""
-    from backend.incidents.services import audit
-
     incident = incident_selectors.access_incident(viewer=actor, incident_id=incident_id)
-    audit(actor=actor, action="export", incident=incident, format="csv")
+    incidents_audit(actor=actor, action="export", incident=incident, format="csv")
     response = StreamingHttpResponse(
         csv_lines(selectors.checkin_export_rows(incident_id=incident_id)),
         content_type="text/csv; charset=utf-8",

@@ -293,9 +293,17 @@ def update_post(request: HttpRequest, incident_id: int) -> HttpResponse:
 @operator_required
 def triage(request: HttpRequest, incident_id: int) -> HttpResponse:
     incident = access_incident(viewer=request.user, incident_id=incident_id)  # type: ignore[arg-type]
+    rows = selectors.triage_list(incident_id=incident_id)
+    if not request.GET.get("fragment"):  # the page, not its live refresh every few seconds
+        incidents.audit(
+            actor=request.user,  # type: ignore[arg-type]
+            action="read_triage",
+            incident=incident,
+            rows=len(rows),
+        )
     context = {
         "incident": incident,
-        "rows": selectors.triage_list(incident_id=incident_id),
+        "rows": rows,
         "operators": selectors.operators(),
         "statuses": Triage.Status.choices,
     }

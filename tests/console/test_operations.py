@@ -199,3 +199,18 @@ def test_audit_log_lists_operator_actions_with_who(api, olivia, incident):
     assert [e["action"] for e in entries][:2] == ["export", "create"]
     assert entries[0]["actor_name"] == "Olivia"
     assert api(olivia).get("/api/audit/?incident=x").status_code == 400
+
+
+def test_every_operator_read_of_the_triage_list_is_audited(
+    api, client, olivia, incident, alice_checkin
+):
+    checkin_respond(checkin_id=alice_checkin.id, status="need_help", via="app")
+    assert api(olivia).get(f"/api/incidents/{incident.id}/triage/").status_code == 200
+    client.force_login(olivia)
+    assert client.get(f"/console/incidents/{incident.id}/triage/").status_code == 200
+    # The page's live refresh is not a new read of its own.
+    client.get(f"/console/incidents/{incident.id}/triage/?fragment=1")
+
+    reads = AuditEntry.objects.filter(incident=incident, action="read_triage", actor=olivia)
+    assert reads.count() == 2
+    assert reads.first().detail == {"rows": 1}
