@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import http_ece
@@ -24,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from tests.support.local_server import LocalServer
 
 MAX_BODY = 4096
 MAX_EXP_AHEAD = 24 * 3600
@@ -70,43 +72,17 @@ class _Reject(Exception):
         self.reason = reason
 
 
-class PushService:
+class PushService(LocalServer):
     """Threaded HTTP/1.1 push service on a random free loopback port."""
 
     def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
+        super().__init__(_Handler)
         self._server.push_service = self  # type: ignore[attr-defined]
-        self.port: int = self._server.server_address[1]
         self.origin = f"http://127.0.0.1:{self.port}"
         self._subscriptions: dict[str, _Subscription] = {}
         self._received: list[Received] = []
         self.rejections: list[Rejection] = []
         self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> PushService:
-        """Serve in a background thread."""
-        # A short poll interval keeps stop() (and so every test's teardown) fast.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> PushService:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def subscribe(self) -> dict[str, Any]:
         """Create a subscription as a browser does; return its `PushSubscription.toJSON()`."""

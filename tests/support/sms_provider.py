@@ -15,9 +15,11 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.support.local_server import LocalServer
 
 
 @dataclass(frozen=True)
@@ -40,42 +42,19 @@ class Refused:
     form: dict[str, str]
 
 
-class SmsProvider:
+class SmsProvider(LocalServer):
     """Threaded HTTP/1.1 server taking `POST /2010-04-01/Accounts/<account>/Messages.json`."""
 
     def __init__(self, *, account: str = "AC-test", token: str = "token-test") -> None:  # noqa: S107
         self.account = account
         self.token = token
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
+        super().__init__(_Handler)
         self._server.provider = self  # type: ignore[attr-defined]
-        self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/2010-04-01/Accounts/{account}/Messages.json"
         self._messages: list[Sms] = []
         self.refused: list[Refused] = []
         self._faults: deque[tuple[int, str | None]] = deque()
         self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> SmsProvider:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> SmsProvider:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def fail_next(
         self, status: int, *, times: int = 1, retry_after: str | int | None = None
