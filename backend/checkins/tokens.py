@@ -7,6 +7,8 @@ working when the incident is resolved, which `checkin_from_token` checks on ever
 import base64
 import hmac
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 _SALT = "safe-and-sound.checkin-token"
@@ -33,3 +35,8 @@ def checkin_id_from_token(token: str) -> int | None:
     if checkin_id <= 0 or checkin_id >= 2**63:
         return None
     return checkin_id if hmac.compare_digest(mac, _mac(checkin_id)) else None
+
+
+def one_tap_url(token: str) -> str:
+    """The absolute link to the one-tap page for TOKEN, as emails and texts carry it."""
+    return settings.SITE_URL + reverse("one-tap", args=[token])

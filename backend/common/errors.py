@@ -46,6 +46,17 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class TooManyRequests(ServiceError):
+    """Too soon to do this again; RETRY_AFTER (seconds) becomes the `Retry-After` header."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
 def error_body(code: str, message: str, fields: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
@@ -67,7 +78,10 @@ def _first_message(detail: Any) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every error in the one shape; unknown exceptions stay 500 (and are logged)."""
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        refused = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        if isinstance(exc, TooManyRequests):
+            refused["Retry-After"] = str(exc.retry_after)
+        return refused
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages

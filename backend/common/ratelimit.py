@@ -16,11 +16,10 @@ from typing import Any, TypeVar, cast
 import redis
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
-from rest_framework import status
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 
-from .errors import ServiceError, error_body
+from .errors import TooManyRequests, error_body
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +38,13 @@ _client: redis.Redis | None = None
 _script: Any = None
 
 
-class RateLimited(ServiceError):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+class RateLimited(TooManyRequests):
     code = "throttled"  # the code DRF gives its own 429s
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many attempts. Try again in {retry_after} seconds.")
-        self.retry_after = retry_after
+        super().__init__(
+            f"Too many attempts. Try again in {retry_after} seconds.", retry_after=retry_after
+        )
 
 
 def _redis() -> tuple[redis.Redis, Any]:

@@ -55,7 +55,7 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.csp = content_security_policy(tile_url=getattr(settings, "SAFE_TILE_URL", ""))
+        self.csp = content_security_policy(tile_url=settings.SAFE_TILE_URL)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)

@@ -7,6 +7,7 @@ A malformed value stops the process at start with a message naming the variable.
 
 import os
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -231,6 +232,16 @@ SAFE_PUSH_MAX_SUBSCRIPTIONS = env_int("SAFE_PUSH_MAX_SUBSCRIPTIONS", 20)
 SAFE_ESCALATION_MINUTES = env_int("SAFE_ESCALATION_MINUTES", 10)
 SAFE_FRIEND_ALERT_WINDOW_SECONDS = env_int("SAFE_FRIEND_ALERT_WINDOW_SECONDS", 300)
 SAFE_NUDGE_INTERVAL_SECONDS = env_int("SAFE_NUDGE_INTERVAL_SECONDS", 1800)
+
+# --- Operator console -----------------------------------------------------------------
+SAFE_TWO_OPERATOR_RULE = env_bool("SAFE_TWO_OPERATOR_RULE", False)
+SAFE_TILE_URL = env.str("SAFE_TILE_URL", default="")
+SAFE_CAP_MAX_BYTES = env_int("SAFE_CAP_MAX_BYTES", 1_000_000)
+try:
+    # {"valueName": {"value": region}}: CAP geocodes that become regions.
+    SAFE_CAP_GEOCODES: dict[str, dict[str, Any]] = env.json("SAFE_CAP_GEOCODES", default={})
+except ValueError as exc:
+    raise ImproperlyConfigured(f"SAFE_CAP_GEOCODES: not valid JSON ({exc})") from exc
 # A delivery claimed (pending → sending) longer ago than this is taken to belong to a worker
 # that died mid-send and is tried again by `retry_due`; it must exceed one batch's send time.
 SAFE_CLAIM_LEASE_SECONDS = env_int("SAFE_CLAIM_LEASE_SECONDS", 300)

@@ -49,6 +49,13 @@ class OperatorView(APIView):
     def incident(self, request: Request, incident_id: int) -> Any:
         return incident_selectors.access_incident(viewer=self.operator, incident_id=incident_id)
 
+    def activation_request(self, request: Request, incident_id: int, request_id: int) -> None:
+        """404 unless REQUEST_ID is an activation request of this (visible) incident."""
+        self.incident(request, incident_id)
+        requests = selectors.activation_requests(incident_id=incident_id)
+        if not requests.filter(id=request_id).exists():
+            raise NotFound("No such activation request.")
+
 
 class CapResultSerializer(serializers.Serializer):
     action = serializers.CharField()
@@ -168,7 +175,11 @@ class ApproveView(OperatorView):
     )
     def post(self, request: Request, incident_id: int, request_id: int) -> Response:
         self.incident(request, incident_id)
-        if not selectors.activation_requests(incident_id=incident_id).filter(id=request_id):
+        if (
+            not selectors.activation_requests(incident_id=incident_id)
+            .filter(id=request_id)
+            .exists()
+        ):
             raise NotFound("No such activation request.")
         approved = services.activation_approve(actor=self.operator, request_id=request_id)
         return Response(ActivationRequestSerializer(approved).data)
@@ -178,7 +189,11 @@ class WithdrawView(OperatorView):
     @extend_schema(request=None, responses={200: ActivationRequestSerializer, 404: ERROR})
     def post(self, request: Request, incident_id: int, request_id: int) -> Response:
         self.incident(request, incident_id)
-        if not selectors.activation_requests(incident_id=incident_id).filter(id=request_id):
+        if (
+            not selectors.activation_requests(incident_id=incident_id)
+            .filter(id=request_id)
+            .exists()
+        ):
             raise NotFound("No such activation request.")
         withdrawn = services.activation_withdraw(actor=self.operator, request_id=request_id)
         return Response(ActivationRequestSerializer(withdrawn).data)
@@ -327,11 +342,7 @@ class TriageDetailView(OperatorView):
             unassign="assignee" in data and data["assignee"] is None,
             comment=data.get("comment"),
         )
-        row = next(
-            r
-            for r in selectors.triage_list(incident_id=incident_id)
-            if r["checkin_id"] == checkin_id
-        )
+        (row,) = selectors.triage_list(incident_id=incident_id, checkin_id=checkin_id)
         return Response(TriageRowSerializer(row).data)
 
 

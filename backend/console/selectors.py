@@ -196,16 +196,21 @@ def _region_index(incident_id: int) -> tuple[list[int], list[tuple[int, str]]]:
     return [lo for lo, _hi, _summary in ranges], [(hi, summary) for _lo, hi, summary in ranges]
 
 
-def triage_list(*, incident_id: int) -> list[dict[str, Any]]:
+def triage_list(*, incident_id: int, checkin_id: int | None = None) -> list[dict[str, Any]]:
     """People who answered "I need help", newest first, with a coarse area and the triage state.
+
+    With CHECKIN_ID, only that person's row (empty if they are not in the list).
 
     The area is the region they are in and the res-6 cell (about 36 km²) around their place:
     enough to dispatch help, never their precise place.
     """
+    need_help = CheckIn.objects.filter(incident_id=incident_id, status=CheckIn.Status.NEED_HELP)
+    if checkin_id is not None:
+        need_help = need_help.filter(id=checkin_id)
     checkins = list(
-        CheckIn.objects.filter(incident_id=incident_id, status=CheckIn.Status.NEED_HELP)
-        .select_related("person", "triage", "triage__assignee")
-        .order_by("-answered_at")[:1000]
+        need_help.select_related("person", "triage", "triage__assignee").order_by("-answered_at")[
+            :1000
+        ]
     )
     los, his = _region_index(incident_id)
     cells: dict[int, list[int]] = {}

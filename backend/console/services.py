@@ -13,11 +13,10 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework import status
 
 from backend.accounts.models import User
 from backend.checkins.models import CheckIn
-from backend.common.errors import Conflict, Forbidden, NotFound, ServiceError
+from backend.common.errors import Conflict, Forbidden, NotFound, ServiceError, TooManyRequests
 from backend.incidents import services as incidents
 from backend.incidents.cap import CapAlert, CapError, parse_cap
 from backend.incidents.models import Incident
@@ -28,16 +27,6 @@ from .selectors import incident_is_declined
 
 UPDATE_INTERVAL = timedelta(minutes=1)
 MAX_REASON = 500
-
-
-class RateLimited(ServiceError):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    code = "rate_limited"
-
-
-def _require_operator(actor: User) -> None:
-    if not actor.is_operator:
-        raise Forbidden("Only operators may do this.")
 
 
 def _reason(reason: str) -> str:
@@ -65,7 +54,7 @@ def _draft(incident_id: int) -> Incident:
 
 
 def two_operator_rule() -> bool:
-    return bool(getattr(settings, "SAFE_TWO_OPERATOR_RULE", False))
+    return settings.SAFE_TWO_OPERATOR_RULE
 
 
 def activation_request(
@@ -76,7 +65,7 @@ def activation_request(
     Without the two-operator rule the request is approved at once and the fan-out queued;
     with it, the request waits for a different operator (`activation_approve`).
     """
-    _require_operator(actor)
+    incidents.require_operator(actor)
     reason = _reason(reason)
     with transaction.atomic():
         incident = _draft(incident_id)
@@ -110,7 +99,7 @@ def activation_request(
 
 def activation_approve(*, actor: User, request_id: int) -> ActivationRequest:
     """Approve a pending activation as a second operator; this starts the fan-out. Atomic."""
-    _require_operator(actor)
+    incidents.require_operator(actor)
     with transaction.atomic():
         request = ActivationRequest.objects.filter(id=request_id).first()
         if request is None:
@@ -153,7 +142,7 @@ def _approve(request: ActivationRequest, *, approver: User) -> None:
 
 def activation_withdraw(*, actor: User, request_id: int) -> ActivationRequest:
     """Withdraw a pending activation request (any operator may)."""
-    _require_operator(actor)
+    incidents.require_operator(actor)
     with transaction.atomic():
         request = ActivationRequest.objects.filter(id=request_id).first()
         if request is None:
@@ -174,7 +163,7 @@ def activation_withdraw(*, actor: User, request_id: int) -> ActivationRequest:
 
 def incident_decline(*, actor: User, incident_id: int, reason: str) -> PublicLogEntry:
     """Record that a drafted incident was considered and not activated, and why. Atomic."""
-    _require_operator(actor)
+    incidents.require_operator(actor)
     reason = _reason(reason)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().filter(id=incident_id).first()
@@ -201,7 +190,7 @@ def incident_decline(*, actor: User, incident_id: int, reason: str) -> PublicLog
 
 def incident_close(*, actor: User, incident_id: int, reason: str) -> Incident:
     """Resolve an active incident and publish why in the activation log. Atomic."""
-    _require_operator(actor)
+    incidents.require_operator(actor)
     reason = _reason(reason)
     with transaction.atomic():
         incident = incidents.incident_resolve(actor=actor, incident_id=incident_id)
@@ -220,9 +209,10 @@ def update_post(*, actor: User, incident_id: int, text: str) -> OfficialUpdate:
     At most one update per incident per minute (429 otherwise): each one notifies
     everybody in the area, so a slip of the keyboard must not become a flood.
     """
+    from backend.notifications.services import checkin_ids_in_batches
     from backend.notifications.tasks import send_batch
 
-    _require_operator(actor)
+    incidents.require_operator(actor)
     text = (text or "").strip()
     if not text:
         raise ServiceError("The update is empty.", fields={"text": ["required"]})
@@ -239,7 +229,9 @@ def update_post(*, actor: User, incident_id: int, text: str) -> OfficialUpdate:
         now = timezone.now()
         if last and now - last.created_at < UPDATE_INTERVAL:
             wait = int((UPDATE_INTERVAL - (now - last.created_at)).total_seconds()) + 1
-            raise RateLimited(f"One update per minute per incident; try again in {wait} s.")
+            raise TooManyRequests(
+                f"One update per minute per incident; try again in {wait} s.", retry_after=wait
+            )
         update = OfficialUpdate.objects.create(
             incident=incident, text=text, author=actor, created_at=now
         )
@@ -247,14 +239,8 @@ def update_post(*, actor: User, incident_id: int, text: str) -> OfficialUpdate:
         incidents.audit(
             actor=actor, action="post_update", incident=incident, update=update.id, seq=seq
         )
-        ids = list(
-            CheckIn.objects.filter(incident_id=incident_id)
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
-        size = settings.SAFE_FANOUT_BATCH
-        for start in range(0, len(ids), size):
-            batch = ids[start : start + size]
+        batches = checkin_ids_in_batches(incident_id=incident_id, size=settings.SAFE_FANOUT_BATCH)
+        for batch in batches:
             transaction.on_commit(partial(send_batch.delay, batch, purpose="update", seq=seq))
     return update
 
@@ -272,7 +258,7 @@ def triage_set(
     """Change the follow-up of a need-help answer: status, assignee and internal comment."""
     from .selectors import operators
 
-    _require_operator(actor)
+    incidents.require_operator(actor)
     if status is not None and status not in Triage.Status.values:
         raise ServiceError(f"Unknown triage status {status!r}.", fields={"status": ["invalid"]})
     if comment is not None and len(comment) > 1000:
@@ -318,7 +304,7 @@ class CapResult:
 
 def cap_geocodes() -> dict[tuple[str, str], dict[str, Any]]:
     """The geocode table from the setting SAFE_CAP_GEOCODES: {"valueName": {"value": region}}."""
-    table = getattr(settings, "SAFE_CAP_GEOCODES", {}) or {}
+    table: dict[str, dict[str, dict[str, Any]]] = settings.SAFE_CAP_GEOCODES
     return {
         (name, value): region for name, values in table.items() for value, region in values.items()
     }
@@ -367,8 +353,8 @@ def cap_import(*, actor: User, xml: bytes) -> CapResult:
     Cancel → resolves the referenced incident, or declines it if it is still a draft.
     Test and Exercise alerts become drills.
     """
-    _require_operator(actor)
-    max_bytes = int(getattr(settings, "SAFE_CAP_MAX_BYTES", 1_000_000))
+    incidents.require_operator(actor)
+    max_bytes = settings.SAFE_CAP_MAX_BYTES
     try:
         alert = parse_cap(xml, max_bytes=max_bytes, geocodes=cap_geocodes())
     except CapError as exc:

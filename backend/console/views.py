@@ -117,7 +117,7 @@ def cap_upload(request: HttpRequest) -> HttpResponse:
     if upload is None:
         messages.error(request, _("Choose a CAP file to import."))
         return redirect("console:new")
-    limit = int(getattr(settings, "SAFE_CAP_MAX_BYTES", 1_000_000))
+    limit = settings.SAFE_CAP_MAX_BYTES
     xml = upload.read(limit + 1)
     results: list[services.CapResult] = []
     if _attempt(
@@ -132,7 +132,7 @@ def cap_upload(request: HttpRequest) -> HttpResponse:
 
 
 def _map_context() -> dict[str, Any]:
-    return {"tile_url": getattr(settings, "SAFE_TILE_URL", "")}
+    return {"tile_url": settings.SAFE_TILE_URL}
 
 
 @require_GET

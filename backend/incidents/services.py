@@ -14,7 +14,8 @@ from backend.geo.regions import CompiledRegion, compile_circle, compile_geojson
 from .models import AffectedRegion, AuditEntry, CellRange, Incident
 
 
-def _require_operator(actor: User) -> None:
+def require_operator(actor: User) -> None:
+    """403 unless ACTOR may run incidents."""
     if not actor.is_operator:
         raise Forbidden("Only operators may do this.")
 
@@ -89,7 +90,7 @@ def incident_create(
 
     Geometry is compiled before anything is written, so bad input changes nothing.
     """
-    _require_operator(creator)
+    require_operator(creator)
     compiled = _compile_all(regions)
     with transaction.atomic():
         incident = Incident.objects.create(
@@ -106,7 +107,7 @@ def incident_create(
 
 def incident_set_regions(*, actor: User, incident_id: int, regions: list[dict[str, Any]]) -> None:
     """Replace the regions of a draft incident. Atomic."""
-    _require_operator(actor)
+    require_operator(actor)
     compiled = _compile_all(regions)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().filter(id=incident_id).first()
@@ -119,6 +120,23 @@ def incident_set_regions(*, actor: User, incident_id: int, regions: list[dict[st
         audit(actor=actor, action="edit_regions", incident=incident, regions=len(compiled))
 
 
+def _transition(
+    *, incident_id: int, source: str, target: str, refusal: str, **stamps: Any
+) -> Incident:
+    """Move the incident from SOURCE to TARGET by compare-and-set (call inside a transaction).
+
+    404 if there is no such incident; 409 naming its status (and REFUSAL) if it was not in
+    SOURCE, so of two operators racing, exactly one succeeds.
+    """
+    changed = Incident.objects.filter(id=incident_id, status=source).update(status=target, **stamps)
+    incident = Incident.objects.filter(id=incident_id).first()
+    if incident is None:
+        raise NotFound("No such incident.")
+    if not changed:
+        raise Conflict(f"This incident is {incident.status}; {refusal}.")
+    return incident
+
+
 def incident_activate(*, actor: User, incident_id: int) -> Incident:
     """Move a draft to active and queue the fan-out after commit.
 
@@ -126,16 +144,16 @@ def incident_activate(*, actor: User, incident_id: int) -> Incident:
     """
     from backend.checkins.tasks import fanout_incident
 
-    _require_operator(actor)
+    require_operator(actor)
     with transaction.atomic():
-        changed = Incident.objects.filter(id=incident_id, status=Incident.Status.DRAFT).update(
-            status=Incident.Status.ACTIVE, activated_by=actor, activated_at=timezone.now()
+        incident = _transition(
+            incident_id=incident_id,
+            source=Incident.Status.DRAFT,
+            target=Incident.Status.ACTIVE,
+            refusal="only a draft can be activated",
+            activated_by=actor,
+            activated_at=timezone.now(),
         )
-        incident = Incident.objects.filter(id=incident_id).first()
-        if incident is None:
-            raise NotFound("No such incident.")
-        if not changed:
-            raise Conflict(f"This incident is {incident.status}; only a draft can be activated.")
         audit(actor=actor, action="activate", incident=incident)
         transaction.on_commit(lambda: fanout_incident.delay(incident_id))
     return incident
@@ -143,18 +161,16 @@ def incident_activate(*, actor: User, incident_id: int) -> Incident:
 
 def incident_resolve(*, actor: User, incident_id: int) -> Incident:
     """Close an active incident: one-tap tokens stop working and reminders stop."""
-    _require_operator(actor)
+    require_operator(actor)
     with transaction.atomic():
-        changed = Incident.objects.filter(id=incident_id, status=Incident.Status.ACTIVE).update(
-            status=Incident.Status.RESOLVED, resolved_by=actor, resolved_at=timezone.now()
+        incident = _transition(
+            incident_id=incident_id,
+            source=Incident.Status.ACTIVE,
+            target=Incident.Status.RESOLVED,
+            refusal="only an active one can be resolved",
+            resolved_by=actor,
+            resolved_at=timezone.now(),
         )
-        incident = Incident.objects.filter(id=incident_id).first()
-        if incident is None:
-            raise NotFound("No such incident.")
-        if not changed:
-            raise Conflict(
-                f"This incident is {incident.status}; only an active one can be resolved."
-            )
         audit(actor=actor, action="resolve", incident=incident)
     return incident
 
@@ -172,7 +188,7 @@ def incident_edit(
 
     Compare-and-set on the draft status, so an incident activated meanwhile is not changed.
     """
-    _require_operator(actor)
+    require_operator(actor)
     changes: dict[str, Any] = {
         field: value
         for field, value in {

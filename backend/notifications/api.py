@@ -1,7 +1,5 @@
 """API for notifications: push subscriptions, channel choices, token answers, nudges, counts."""
 
-import math
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -155,14 +153,7 @@ class TokenAnswerView(APIView):
 class NudgeView(APIView):
     @extend_schema(request=None, responses={202: None, 404: ERROR, 409: ERROR, 429: ERROR})
     def post(self, request: Request, checkin_id: int) -> Response:
-        try:
-            services.checkin_nudge(sender=person_of(request), checkin_id=checkin_id)
-        except services.RateLimited as exc:
-            return Response(
-                error_body(exc.code, exc.message),
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(math.ceil(exc.retry_after))},
-            )
+        services.checkin_nudge(sender=person_of(request), checkin_id=checkin_id)
         return Response(status=status.HTTP_202_ACCEPTED)
 
 

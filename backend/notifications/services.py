@@ -15,14 +15,13 @@ from functools import partial
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from backend.accounts.models import User, default_channel_order
 from backend.checkins.models import CheckIn, Response
 from backend.checkins.services import checkins_mark_delivered
-from backend.checkins.tokens import checkin_token
-from backend.common.errors import Conflict, NotFound, ServiceError
+from backend.checkins.tokens import checkin_token, one_tap_url
+from backend.common.errors import Conflict, NotFound, ServiceError, TooManyRequests
 from backend.incidents.models import Incident
 from backend.social.models import Friendship
 
@@ -60,17 +59,6 @@ JOIN accounts_user u ON u.id = f.friend_id AND u.is_active AND u.friend_alerts
 WHERE f.person_id = %s
 ON CONFLICT (recipient_id, response_id) DO NOTHING
 """
-
-
-class RateLimited(ServiceError):
-    """Too soon to do this again; RETRY_AFTER says how many seconds to wait."""
-
-    status_code = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 # --- Which channel -----------------------------------------------------------------------
@@ -112,7 +100,7 @@ def message_for(checkin: CheckIn, *, purpose: str, sender_name: str = "", seq: i
         drill=checkin.incident.drill,
         purpose=purpose,
         token=token,
-        link=settings.SITE_URL + reverse("one-tap", args=[token]),
+        link=one_tap_url(token),
         language=checkin.person.language,
         sender_name=sender_name,
         key=f"{checkin.id}-{purpose}-{seq}",
@@ -262,6 +250,7 @@ def _fall_back(*, deliveries: list[Delivery]) -> int:
         .in_bulk([d.checkin.person_id for d in deliveries if d.checkin_id in pending])
     )
     rows = []
+    moved_on: dict[int, list[int]] = {}
     for delivery in deliveries:
         person = people.get(delivery.checkin.person_id)
         if person is None:
@@ -274,7 +263,9 @@ def _fall_back(*, deliveries: list[Delivery]) -> int:
             continue
         step = reach.index(later[0])
         rows.append(_delivery(delivery.checkin, later[0], Purpose.ESCALATION, step))
-        Reminder.objects.filter(checkin_id=delivery.checkin_id, channel_step__lt=step).update(
+        moved_on.setdefault(step, []).append(delivery.checkin_id)
+    for step, checkin_ids in moved_on.items():  # one update per step, not per person
+        Reminder.objects.filter(checkin_id__in=checkin_ids, channel_step__lt=step).update(
             channel_step=step
         )
     _create_and_enqueue(rows)
@@ -282,18 +273,18 @@ def _fall_back(*, deliveries: list[Delivery]) -> int:
 
 
 def _nudger_names(deliveries: Iterable[Delivery]) -> dict[int, str]:
-    """For nudge deliveries, the name of the friend who asked (the SEQ-th nudge)."""
-    names = {}
-    for delivery in deliveries:
-        if delivery.purpose == Purpose.NUDGE:
-            nudge = (
-                Nudge.objects.filter(checkin_id=delivery.checkin_id)
-                .select_related("from_person")
-                .order_by("id")[max(delivery.seq - 1, 0) :]
-                .first()
-            )
-            names[delivery.id] = nudge.from_person.name if nudge else ""
-    return names
+    """For nudge deliveries, the name of the friend who asked (the SEQ-th nudge), in one query."""
+    nudges = [d for d in deliveries if d.purpose == Purpose.NUDGE]
+    if not nudges:
+        return {}
+    askers: dict[int, list[str]] = defaultdict(list)
+    for checkin_id, name in (
+        Nudge.objects.filter(checkin_id__in={d.checkin_id for d in nudges})
+        .order_by("id")
+        .values_list("checkin_id", "from_person__name")
+    ):
+        askers[checkin_id].append(name)
+    return {d.id: ([*askers[d.checkin_id][max(d.seq - 1, 0) :], ""])[0] for d in nudges}
 
 
 def _deliveries_record(
@@ -624,7 +615,7 @@ def checkin_nudge(*, sender: User, checkin_id: int, now: datetime | None = None)
     """Let SENDER ask a friend who has not answered to check in; atomic.
 
     Sends a nudge (seq = how many nudges this check-in had) on every channel reached so far.
-    404 unless the check-in is a friend's; 409 once answered or closed; 429 (RateLimited)
+    404 unless the check-in is a friend's; 409 once answered or closed; 429 (TooManyRequests)
     if SENDER asked the same person within SAFE_NUDGE_INTERVAL_SECONDS.
     """
     now = now or timezone.now()
@@ -653,7 +644,7 @@ def checkin_nudge(*, sender: User, checkin_id: int, now: datetime | None = None)
         )
         if last is not None and last > now - timedelta(seconds=interval):
             wait = math.ceil((last + timedelta(seconds=interval) - now).total_seconds())
-            raise RateLimited(
+            raise TooManyRequests(
                 "You asked this friend recently; please wait before asking again.",
                 retry_after=max(wait, 1),
             )

@@ -7,9 +7,10 @@ from django.core import mail
 from django.utils import timezone
 
 from backend.checkins.services import checkin_respond
+from backend.common.errors import TooManyRequests
 from backend.incidents.models import Incident
 from backend.notifications.models import Delivery, Nudge
-from backend.notifications.services import RateLimited, checkin_nudge
+from backend.notifications.services import checkin_nudge
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,7 @@ def test_after_the_interval_a_friend_may_ask_again(bob, alice_checkin, settings)
     now = timezone.now()
     checkin_nudge(sender=bob, checkin_id=alice_checkin.id, now=now)
 
-    with pytest.raises(RateLimited):
+    with pytest.raises(TooManyRequests):
         checkin_nudge(sender=bob, checkin_id=alice_checkin.id, now=now + timedelta(seconds=1799))
     checkin_nudge(sender=bob, checkin_id=alice_checkin.id, now=now + timedelta(seconds=1801))
 

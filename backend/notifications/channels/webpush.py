@@ -7,7 +7,6 @@ the channel reaches nobody (the start-up log says so).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -37,7 +36,7 @@ from backend.notifications.webpush import (
     generate_vapid_keypair,
 )
 from backend.notifications.webpush.transport import MAX_PAYLOAD
-from backend.notifications.webpush.vapid import endpoint_origin
+from backend.notifications.webpush.vapid import b64url_encode, endpoint_origin
 
 from .base import Channel, Message, SendResult
 
@@ -171,8 +170,7 @@ def push_topic(message: Message) -> str | None:
     """
     if not message.key:
         return None
-    digest = hashlib.sha256(message.key.encode()).digest()[:24]
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return b64url_encode(hashlib.sha256(message.key.encode()).digest()[:24])
 
 
 class WebPushChannel(Channel):

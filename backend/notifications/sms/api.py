@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.common.api import ERROR, person_of, validated
-from backend.common.errors import Forbidden, error_body
+from backend.common.errors import Forbidden
 from backend.common.ratelimit import rate_limited
 from backend.notifications.models import Phone
 
@@ -65,14 +65,7 @@ class PhoneView(APIView):
     @rate_limited("sms_send", per="person", methods=("PUT",))
     def put(self, request: Request) -> Response:
         data = validated(PhoneSetSerializer, request.data)
-        try:
-            phone = services.phone_set(person=person_of(request), number=data["number"])
-        except services.TooSoon as exc:
-            return Response(
-                error_body(exc.code, exc.message),
-                status=exc.status_code,
-                headers={"Retry-After": str(exc.retry_after)},
-            )
+        phone = services.phone_set(person=person_of(request), number=data["number"])
         return Response(PhoneSerializer(phone).data)
 
     @extend_schema(responses={204: None})

@@ -10,18 +10,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework import status
 
 from backend.accounts.models import User
 from backend.checkins.services import checkin_respond
-from backend.checkins.tokens import checkin_token
-from backend.common.errors import Conflict, NotFound, ServiceError
+from backend.checkins.tokens import checkin_token, one_tap_url
+from backend.common.errors import Conflict, NotFound, ServiceError, TooManyRequests
 from backend.notifications.models import Phone
 
 from . import selectors, texts
@@ -38,15 +36,10 @@ RESEND_INTERVAL = timedelta(seconds=60)
 _CODE_SALT = "safe-and-sound.sms-code"
 
 
-class TooSoon(ServiceError):
+class TooSoon(TooManyRequests):
     """A code was sent less than a minute ago; `retry_after` says when to ask again."""
 
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
     code = "too_soon"
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class SmsUnavailable(ServiceError):
@@ -179,7 +172,7 @@ def sms_receive(*, sender: str, text: str) -> Inbound:
     checkin = selectors.open_checkin_of(person=person)
     answer = answer_for(text)
     if answer is None:
-        link = _one_tap_link(checkin.id) if checkin is not None else None
+        link = one_tap_url(checkin_token(checkin.id)) if checkin is not None else None
         _reply(number, texts.help_text(language=person.language, link=link))
         return Inbound("not_understood", checkin.id if checkin else None)
     if checkin is not None:
@@ -192,10 +185,6 @@ def sms_receive(*, sender: str, text: str) -> Inbound:
         return Inbound("nothing_open")
     _reply(number, texts.recorded_text(status=answer, language=person.language))
     return Inbound("answered", checkin.id)
-
-
-def _one_tap_link(checkin_id: int) -> str:
-    return settings.SITE_URL + reverse("one-tap", args=[checkin_token(checkin_id)])
 
 
 def _reply(number: str, body: str) -> None:
