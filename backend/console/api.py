@@ -414,16 +414,19 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         fields = ["id", "at", "action", "actor", "actor_name", "incident", "detail"]
 
 
+class AuditQuerySerializer(serializers.Serializer):
+    # Bounded: a 20-digit or non-ASCII "number" is a 400, not a database error.
+    incident = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+
+
 class AuditView(OperatorView):
     @extend_schema(
         parameters=[OpenApiParameter("incident", int, required=False)],
         responses={200: AuditEntrySerializer(many=True), 400: ERROR, 403: ERROR},
     )
     def get(self, request: Request) -> Response:
-        incident = request.query_params.get("incident")
-        if incident is not None and not incident.isdigit():
-            raise serializers.ValidationError({"incident": ["must be an incident id"]})
-        entries = selectors.audit_entries(incident_id=int(incident) if incident else None)
+        query = validated(AuditQuerySerializer, request.query_params)
+        entries = selectors.audit_entries(incident_id=query.get("incident"))
         return Response(AuditEntrySerializer(entries, many=True).data)
 
 

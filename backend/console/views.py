@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from backend.common.errors import ServiceError
+from backend.common.parsers import id_or_none
 from backend.incidents import services as incidents
 from backend.incidents.models import Incident
 from backend.incidents.selectors import access_incident
@@ -322,7 +323,7 @@ def triage_update(request: HttpRequest, incident_id: int, checkin_id: int) -> Ht
             incident_id=incident_id,
             checkin_id=checkin_id,
             status=request.POST.get("status") or None,
-            assignee_id=int(assignee) if assignee.isdigit() else None,
+            assignee_id=id_or_none(assignee),
             unassign=assignee == "",
             comment=request.POST.get("comment"),
         ),
@@ -366,7 +367,7 @@ def export_csv(request: HttpRequest, incident_id: int) -> StreamingHttpResponse:
 @operator_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     incident = request.GET.get("incident", "")
-    entries = selectors.audit_entries(incident_id=int(incident) if incident.isdigit() else None)
+    entries = selectors.audit_entries(incident_id=id_or_none(incident))
     return render(request, "console/audit.html", {"entries": entries})
 
 

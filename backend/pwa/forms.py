@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from backend.accounts.models import Place
 from backend.checkins.models import Answer
 
 CHANNEL_LABELS = {
@@ -11,14 +12,6 @@ CHANNEL_LABELS = {
     "sms": _("Text message (SMS)"),
     "email": _("Email"),
 }
-
-
-PLACE_LABELS = [
-    ("home", _("Home")),
-    ("work", _("Work")),
-    ("current", _("Current location")),
-    ("other", _("Other")),
-]
 
 
 # WCAG 2.2 1.3.5: fields about the person say what they hold, so browsers can fill them.
@@ -51,7 +44,9 @@ class MagicLinkForm(forms.Form):
 
 
 class PlaceForm(forms.Form):
-    label = forms.ChoiceField(label=_("What is this place?"), choices=PLACE_LABELS)
+    label = forms.ChoiceField(
+        label=_("What is this place?"), choices=Place.Label.choices, initial=Place.Label.HOME
+    )
     lat = forms.FloatField(label=_("Latitude"), min_value=-90, max_value=90)
     lon = forms.FloatField(label=_("Longitude"), min_value=-180, max_value=180)
 

@@ -12,12 +12,12 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import Prefetch, ProtectedError
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from backend.accounts.models import User, default_channel_order
-from backend.checkins.models import CheckIn
+from backend.checkins.models import CheckIn, Response
 from backend.common.errors import Conflict, NotFound, ServiceError
 from backend.social.models import FriendRequest
 from backend.social.selectors import friends_of
@@ -134,7 +134,10 @@ def _iso(value: Any) -> str | None:
 
 def person_export(*, person: User) -> dict[str, Any]:
     """Everything stored about PERSON, as JSON-ready data (their right of access)."""
-    checkins = CheckIn.objects.filter(person=person).select_related("incident")
+    answers = Prefetch("responses", queryset=Response.objects.order_by("at"))
+    checkins = (
+        CheckIn.objects.filter(person=person).select_related("incident").prefetch_related(answers)
+    )
     return {
         "exported_at": timezone.now().isoformat(),
         "person": {
@@ -166,7 +169,7 @@ def person_export(*, person: User) -> dict[str, Any]:
                 "answered_at": _iso(c.answered_at),
                 "answers": [
                     {"status": r.status, "note": r.note, "via": r.via, "at": _iso(r.at)}
-                    for r in c.responses.order_by("at")
+                    for r in c.responses.all()
                 ],
             }
             for c in checkins

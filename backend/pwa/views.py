@@ -50,7 +50,6 @@ from backend.social.services import (
 
 from . import services
 from .forms import (
-    CHANNEL_LABELS,
     AnswerForm,
     DeleteAccountForm,
     InviteForm,
@@ -247,30 +246,26 @@ def answer(request: HttpRequest, checkin_id: int) -> HttpResponse:
     return redirect(_next_url(request, reverse("pwa:home")))
 
 
-def _incident_context(person: User, incident_id: int) -> dict[str, Any]:
+def _friends_context(person: User, incident_id: int) -> dict[str, Any]:
+    """What the friends' part of an incident page shows (also polled live)."""
     incident = access_incident(viewer=person, incident_id=incident_id)
     return {
         "incident": incident,
         "friends": friends_checkins(viewer=person, incident_id=incident.id),
-        "mine": CheckIn.objects.filter(incident=incident, person=person).first(),
-        "updates": _official_updates(incident),
     }
-
-
-def _official_updates(incident: Incident) -> list[Any]:
-    """The console's official updates, newest first, once that model exists."""
-    related = getattr(incident, "updates", None)
-    return list(related.order_by("-created_at")) if related is not None else []
 
 
 @never_cache
 @person_page
 @require_GET
 def incident(request: HttpRequest, incident_id: int) -> HttpResponse:
+    person = _person(request)
     try:
-        context = _incident_context(_person(request), incident_id)
+        context = _friends_context(person, incident_id)
     except ServiceError as exc:
         return render(request, "pwa/not_found.html", {"message": exc.message}, status=404)
+    context["mine"] = CheckIn.objects.filter(incident=context["incident"], person=person).first()
+    context["updates"] = context["incident"].updates.all()  # the console's, newest first
     if context["mine"] is not None:
         context["mine"].token = checkin_token(context["mine"].id)
     context["answers"] = Answer.choices
@@ -281,7 +276,7 @@ def incident(request: HttpRequest, incident_id: int) -> HttpResponse:
 @require_GET
 def incident_live(request: HttpRequest, incident_id: int) -> HttpResponse:
     try:
-        context = _incident_context(_person(request), incident_id)
+        context = _friends_context(_person(request), incident_id)
     except ServiceError as exc:
         return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
     return _live(request, "pwa/_friends_status.html", context)
@@ -295,7 +290,7 @@ def incident_live(request: HttpRequest, incident_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def welcome(request: HttpRequest) -> HttpResponse:
     """Onboarding: a place first; notifications and a phone are offered after."""
-    form = PlaceForm(request.POST or None, initial={"label": "home"})
+    form = PlaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             place_add(person=_person(request), **form.cleaned_data)
@@ -434,8 +429,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "places": person.places.all(),
-        "place_form": PlaceForm(initial={"label": "home"}),
-        "channels": CHANNEL_LABELS,
+        "place_form": PlaceForm(),
     }
     return render(request, "pwa/settings.html", context, status=400 if form.errors else 200)
 

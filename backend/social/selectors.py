@@ -1,9 +1,13 @@
-"""Reads for friendships. Every read of someone else's data goes through `access_friend`."""
+"""Reads for friendships.
+
+Someone else's answers are read only through `friend_ids` (see
+`checkins.selectors.friends_checkins`): the friendship join is the access check, so a
+stranger's data never appears.
+"""
 
 from django.db.models import QuerySet
 
 from backend.accounts.models import User
-from backend.common.errors import NotFound
 
 from .models import FriendRequest, Friendship
 
@@ -16,15 +20,6 @@ def friends_of(*, person: User) -> QuerySet[User]:
 
 def friend_ids(*, person: User) -> QuerySet[Friendship, int]:
     return Friendship.objects.filter(person=person).values_list("friend_id", flat=True)
-
-
-def access_friend(*, viewer: User, person_id: int) -> User:
-    """Return PERSON_ID if they are VIEWER's friend (or VIEWER); otherwise 404, not 403."""
-    if person_id == viewer.id:
-        return viewer
-    if not Friendship.objects.filter(person=viewer, friend_id=person_id).exists():
-        raise NotFound("No such person.")
-    return User.objects.get(id=person_id)
 
 
 def friend_requests_incoming(*, person: User) -> QuerySet[FriendRequest]:

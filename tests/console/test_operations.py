@@ -214,3 +214,10 @@ def test_every_operator_read_of_the_triage_list_is_audited(
     reads = AuditEntry.objects.filter(incident=incident, action="read_triage", actor=olivia)
     assert reads.count() == 2
     assert reads.first().detail == {"rows": 1}
+
+
+def test_the_audit_filter_refuses_ids_that_are_not_ids(api, olivia):
+    for bad in ("abc", "²", "99999999999999999999999", "-3"):
+        response = api(olivia).get("/api/audit/", {"incident": bad})
+        assert response.status_code == 400, bad
+        assert "incident" in response.json()["error"]["message"]
