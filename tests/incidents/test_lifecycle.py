@@ -84,6 +84,13 @@ def test_audience_preview_counts_people_inside(api, olivia, alice, bob, charlie,
     assert api(alice).get(f"/api/incidents/{incident.id}/audience/").status_code == 403
 
 
+def test_audience_preview_leaves_out_deactivated_people(api, olivia, alice, bob, incident):
+    bob.is_active = False
+    bob.save(update_fields=["is_active"])
+    response = api(olivia).get(f"/api/incidents/{incident.id}/audience/")
+    assert response.json() == {"people": 1}  # the fan-out would not reach bob either
+
+
 def test_stats_match_answers(
     api, olivia, alice, charlie, incident, django_capture_on_commit_callbacks
 ):
