@@ -13,14 +13,19 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from backend.config.celery import app as celery_app
+from backend.config.queues import queue_names, task_queues, task_routes
 from tests.factories import PARIS, PARIS_POLYGON, befriend, make_operator, make_person
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each test run has its own queue, so runs sharing a Redis never take each other's tasks.
 TEST_QUEUE = f"test-{os.getpid()}"
-celery_app.conf.task_default_queue = TEST_QUEUE
+celery_app.conf.update(
+    task_default_queue=TEST_QUEUE,
+    task_queues=task_queues(TEST_QUEUE),
+    task_routes=task_routes(TEST_QUEUE),
+)
 WORKER_ARGS = [
-    *("worker", "-l", "warning", "-c", "2", "-Q", TEST_QUEUE),
+    *("worker", "-l", "warning", "-c", "2", "-Q", ",".join(queue_names(TEST_QUEUE))),
     *("--without-gossip", "--without-mingle"),
 ]
 

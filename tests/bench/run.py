@@ -236,9 +236,13 @@ class MemorySampler:
 def redis_cleanup() -> None:
     """Drop our queue and bench keys only: the Redis may be shared."""
     import redis
+    from django.conf import settings
+
+    from backend.config.queues import queue_names
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    keys = ["celery", "unacked", "unacked_index", "unacked_mutex", "bench:bare-answers"]
+    queues = queue_names(settings.CELERY_TASK_DEFAULT_QUEUE)
+    keys = [*queues, "unacked", "unacked_index", "unacked_mutex", "bench:bare-answers"]
     client.delete(*keys)
 
 

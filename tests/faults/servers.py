@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from backend.config.queues import queue_names
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -254,7 +256,8 @@ class CeleryWorker:
     def __init__(self, env: dict[str, str], *, queue: str, name: str, concurrency: int = 1):
         self.env = env
         self.args = [
-            *("worker", "-l", "warning", "-c", str(concurrency), "-Q", queue),
+            *("worker", "-l", "warning", "-c", str(concurrency)),
+            *("-Q", ",".join(queue_names(queue))),
             *("--without-gossip", "--without-mingle", "--without-heartbeat"),
             *("-n", f"{name}@localhost"),
         ]
