@@ -71,7 +71,9 @@ class TokenView(APIView):
     @rate_limited("signin")
     def post(self, request: Request) -> Response:
         data = validated(TokenRequestSerializer, request.data)
-        user = authenticate(request, username=data["email"].lower(), password=data["password"])
+        user = authenticate(
+            request, username=User.objects.normalize_email(data["email"]), password=data["password"]
+        )
         if user is None:
             raise ServiceError("Wrong email or password.", code="bad_credentials")
         token, _ = Token.objects.get_or_create(user=user)

@@ -16,7 +16,7 @@ def person_signup(*, email: str, password: str, name: str, language: str = "en")
     """Create a person and match friend requests already sent to their email. Atomic."""
     from backend.social.services import friend_requests_attach
 
-    email = User.objects.normalize_email(email).lower()
+    email = User.objects.normalize_email(email)
     if User.objects.filter(email=email).exists():
         raise ServiceError("An account with this email already exists.", code="email_taken")
     user = User(email=email, name=name.strip(), language=language)

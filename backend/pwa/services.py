@@ -58,7 +58,7 @@ def magic_link_send(*, email: str) -> bool:
     Returns whether an email was sent (for tests): the page shows the same message in
     both cases so it cannot be used to find out who has an account.
     """
-    email = User.objects.normalize_email(email).lower()
+    email = User.objects.normalize_email(email)
     person = User.objects.filter(email=email, is_active=True).first()
     if person is None:
         return False

@@ -147,7 +147,9 @@ def signin(request: HttpRequest) -> HttpResponse:
     form = SigninForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         person = authenticate(
-            request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+            request,
+            email=User.objects.normalize_email(form.cleaned_data["email"]),
+            password=form.cleaned_data["password"],
         )
         if person is not None:
             return _sign_in(request, person)

@@ -16,7 +16,7 @@ def friend_request_create(*, sender: User, email: str) -> FriendRequest:
     The answer is the same whether or not EMAIL has an account, so requests cannot be
     used to find out who is signed up. If they already asked us, this accepts theirs.
     """
-    email = User.objects.normalize_email(email).lower()
+    email = User.objects.normalize_email(email)
     if email == sender.email:
         raise ServiceError("You cannot send a friend request to yourself.", code="self_request")
     recipient = User.objects.filter(email=email).first()

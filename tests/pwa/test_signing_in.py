@@ -37,6 +37,15 @@ def test_password_sign_in_goes_to_next_only_on_this_site(client, alice):
     assert page["Location"] == "/friends"
 
 
+def test_the_email_is_matched_whatever_its_case(client, api, alice):
+    page = client.post("/signin", {"email": alice.email.upper(), "password": PASSWORD})
+    assert page["Location"] == "/"
+    token = api(None).post(
+        "/api/auth/token/", {"email": alice.email.title(), "password": PASSWORD}, format="json"
+    )
+    assert token.status_code == 200
+
+
 def test_a_wrong_password_is_refused(client, alice):
     page = client.post("/signin", {"email": alice.email, "password": "nope"})
     assert page.status_code == 200
