@@ -9,14 +9,24 @@ from backend.common.errors import NotFound
 from .models import Incident
 
 # Active people whose place cell falls in any of the incident's ranges: a B-tree range
-# join. Deactivated people are few: an anti-join on their partial index costs little, where
-# joining every affected person's user row cost 2.6 s instead of 0.45 s at 1M people.
+# join, minus the deactivated people in them. Those are few and found through their partial
+# index; joining every affected person's user row instead cost 2.6 s rather than 0.45 s at
+# 1M people, and an anti-join per place row half as much again.
 AUDIENCE_COUNT_SQL = """
-SELECT COUNT(DISTINCT p.person_id)
-FROM incidents_cellrange r
-JOIN accounts_place p ON p.cell BETWEEN r.lo AND r.hi
-WHERE r.incident_id = %s
-AND NOT EXISTS (SELECT 1 FROM accounts_user u WHERE u.id = p.person_id AND NOT u.is_active)
+SELECT (
+    SELECT COUNT(DISTINCT p.person_id)
+    FROM incidents_cellrange r
+    JOIN accounts_place p ON p.cell BETWEEN r.lo AND r.hi
+    WHERE r.incident_id = %(incident)s
+) - (
+    SELECT COUNT(DISTINCT p.person_id)
+    FROM accounts_user u
+    JOIN accounts_place p ON p.person_id = u.id
+    WHERE NOT u.is_active AND EXISTS (
+        SELECT 1 FROM incidents_cellrange r
+        WHERE r.incident_id = %(incident)s AND p.cell BETWEEN r.lo AND r.hi
+    )
+)
 """
 
 
@@ -39,6 +49,6 @@ def access_incident(*, viewer: User, incident_id: int) -> Incident:
 def incident_audience_count(*, incident_id: int) -> int:
     """How many distinct active people have a place inside the incident's regions."""
     with connection.cursor() as cursor:
-        cursor.execute(AUDIENCE_COUNT_SQL, [incident_id])
+        cursor.execute(AUDIENCE_COUNT_SQL, {"incident": incident_id})
         (count,) = cursor.fetchone()
     return int(count)
