@@ -27,13 +27,14 @@ from backend.social.models import Friendship
 
 from . import conf
 from .channels import CHANNELS, FriendNews, Message, SendResult
+from .channels.base import NOT_STARTED, SendWindow
 from .models import Delivery, FriendAlert, Nudge, Purpose, PushSubscription, Reminder
 from .webpush import retry_delay, validate_subscription
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# Rows claimed, sent and recorded together (see `_send_chunk`).
+# Rows claimed by one statement (see `_send_chunk`); results are recorded as they come.
 SEND_CHUNK = 32
 # A final failure of these moves on to the next channel at once.
 FALLBACK_PURPOSES = (Purpose.ASK, Purpose.ESCALATION)
@@ -192,10 +193,15 @@ def deliveries_send(*, deliveries: Sequence[Delivery]) -> dict[str, int]:
 
 
 def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int]) -> None:
-    """Claim a few rows in one transaction, send them through channel NAME, record each.
+    """Claim a few rows in one statement, send them through channel NAME, record each result
+    as soon as it is known.
 
-    Small chunks bound what a worker killed mid-send sends twice (its claimed rows go back
-    to pending after the lease) and let the lease be short.
+    A worker killed mid-send leaves its claimed rows 'sending'; they go back to pending after
+    the lease and are sent again. Only the messages in the channel's send window (started,
+    not yet recorded: see `SendWindow`) can have reached the person already, so a kill sends
+    at most `CHANNELS[name].window()` messages twice, however large the chunk. Results are
+    recorded in whatever batches are ready (one transaction each), so while one batch
+    commits the channel's threads fill the next.
     """
     won = deliveries_claim(delivery_ids=[d.id for d in deliveries])
     claimed = [d for d in deliveries if d.id in won]
@@ -203,6 +209,7 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
         outcomes["skipped"] += len(deliveries) - len(claimed)
     if not claimed:
         return
+    channel = CHANNELS[name]
     nudgers = _nudger_names(claimed)
     items = [
         (
@@ -211,20 +218,52 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
         )
         for d in claimed
     ]
+    window = SendWindow(channel.window())
+    stream = channel.send_stream(items, window)
+    unrecorded = set(range(len(claimed)))
+    given_up: list[Delivery] = []
     try:
-        results = CHANNELS[name].send_many(items)
-    except Exception as exc:  # a channel bug must not leave rows claimed forever
-        log.exception("channel %s crashed on %d deliveries", name, len(claimed))
-        results = [SendResult("retry", error=repr(exc)[:500])] * len(claimed)
-    given_up = []
-    with transaction.atomic():
-        for outcome, delivery in _deliveries_record(claimed, results):
-            outcomes[outcome] += 1
-            if outcome in ("failed", "expired") and delivery.purpose in FALLBACK_PURPOSES:
-                given_up.append(delivery)
+        # To the end of the stream even once all is recorded: the channel cleans up after.
+        while True:
+            try:
+                ready = next(stream)
+                crashed = False
+            except StopIteration:
+                break
+            except Exception as exc:  # a channel bug must not leave rows claimed until the lease
+                log.exception("channel %s crashed on %d deliveries", name, len(claimed))
+                failure = SendResult("retry", error=repr(exc)[:500])
+                ready, crashed = [(index, failure) for index in sorted(unrecorded)], True
+            _record_ready(claimed, ready, outcomes, given_up)
+            unrecorded.difference_update(index for index, _ in ready)
+            window.recorded(index for index, _ in ready)
+            if crashed:
+                break
+        if unrecorded:  # a stream that stopped early: nothing more was sent
+            _record_ready(claimed, [(i, NOT_STARTED) for i in sorted(unrecorded)], outcomes, [])
+    finally:
+        stream.close()
     if given_up:
         with transaction.atomic():
             _fall_back(deliveries=given_up)
+
+
+def _record_ready(
+    claimed: list[Delivery],
+    ready: list[tuple[int, SendResult]],
+    outcomes: dict[str, int],
+    given_up: list[Delivery],
+) -> None:
+    """Record one batch of results in one transaction."""
+    if not ready:
+        return
+    rows = [claimed[index] for index, _ in ready]
+    with transaction.atomic():
+        recorded = _deliveries_record(rows, [result for _, result in ready])
+    for outcome, delivery in recorded:
+        outcomes[outcome] += 1
+        if outcome in ("failed", "expired") and delivery.purpose in FALLBACK_PURPOSES:
+            given_up.append(delivery)
 
 
 def _fall_back(*, deliveries: list[Delivery]) -> int:
@@ -287,13 +326,24 @@ def _nudger_names(deliveries: Iterable[Delivery]) -> dict[int, str]:
     return {d.id: ([*askers[d.checkin_id][max(d.seq - 1, 0) :], ""])[0] for d in nudges}
 
 
+# Sent is final: a row still 'sending' is ours; one the lease already put back to pending
+# (a worker slower than the lease) must not be sent again either. RETURNING says which rows
+# this statement moved, so a person is counted as reached once, whoever records.
+RECORD_SENT_SQL = """
+UPDATE notifications_delivery
+SET status = 'sent', sent_at = %s, last_error = ''
+WHERE status IN ('sending', 'pending') AND id IN ({ids})
+RETURNING checkin_id
+"""
+
+
 def _deliveries_record(
     deliveries: list[Delivery], results: Sequence[SendResult]
 ) -> list[tuple[str, Delivery]]:
-    """Record a chunk's results: the sent ones set-based (one counter shard per incident).
+    """Record results: the sent ones set-based (one counter shard per incident, in order).
 
-    Recording them one by one cost a transaction per message and, with a random counter
-    shard each, let two workers deadlock; the rows rolled back were sent again.
+    Recording them one by one with a random counter shard each let two workers deadlock;
+    sorted incidents and one statement per incident take the locks in one order.
     """
     outcomes = []
     sent: dict[int, list[Delivery]] = defaultdict(list)
@@ -303,13 +353,14 @@ def _deliveries_record(
             outcomes.append(("sent", delivery))
         else:
             outcomes.append((_delivery_record(delivery, result), delivery))
-    now = timezone.now()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     for incident_id in sorted(sent):
-        rows = sent[incident_id]
-        Delivery.objects.filter(id__in=[d.id for d in rows], status=Delivery.Status.SENDING).update(
-            status=Delivery.Status.SENT, sent_at=now, last_error=""
-        )
-        checkins_mark_delivered(checkin_ids=[d.checkin_id for d in rows], incident_id=incident_id)
+        ids = sorted(d.id for d in sent[incident_id])
+        with connection.cursor() as cursor:
+            cursor.execute(RECORD_SENT_SQL.format(ids=", ".join(["%s"] * len(ids))), [now, *ids])
+            moved = [row[0] for row in cursor.fetchall()]
+        if moved:
+            checkins_mark_delivered(checkin_ids=moved, incident_id=incident_id)
     return outcomes
 
 

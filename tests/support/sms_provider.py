@@ -5,6 +5,10 @@ with SmsProvider(account="AC1", token="secret") as provider:
     [sms] = provider.wait_for(1)
     assert sms.to == "+33612345678"
     provider.fail_next(429, retry_after=7)     # the next request gets 429 + Retry-After
+
+A request with an `Idempotency-Key` header that was accepted before gets the first answer
+again and sends nothing (counted in `provider.replayed`); the same key with another form
+is refused with 422, as the IETF Idempotency-Key draft says.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class Sms:
     account: str
     token: str
     content_type: str
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ class SmsProvider(LocalServer):
         self._messages: list[Sms] = []
         self.refused: list[Refused] = []
         self._faults: deque[tuple[int, str | None]] = deque()
+        # Idempotency-Key -> (form, the answer it got) for accepted messages.
+        self._answered: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
+        self.replayed = 0
         self._changed = threading.Condition()
 
     def fail_next(
@@ -87,11 +95,18 @@ class SmsProvider(LocalServer):
             for key, values in parse_qs(body.decode(), keep_blank_values=True).items()
         }
         account, token = _basic_auth(headers.get("authorization", ""))
+        key = headers.get("idempotency-key", "")
         with self._changed:
             if path != f"/2010-04-01/Accounts/{self.account}/Messages.json":
                 status, extra, reply = 404, {}, {"code": 20404, "message": "not found"}
             elif (account, token) != (self.account, self.token):
                 status, extra, reply = 401, {}, {"code": 20003, "message": "authenticate"}
+            elif key in self._answered and self._answered[key][0] == form:
+                self.replayed += 1
+                return 201, {}, self._answered[key][1]
+            elif key in self._answered:
+                status, extra = 422, {}
+                reply = {"code": 422, "message": "Idempotency-Key reused for another request"}
             elif self._faults:
                 status, retry_after = self._faults.popleft()
                 extra = {} if retry_after is None else {"Retry-After": retry_after}
@@ -111,11 +126,15 @@ class SmsProvider(LocalServer):
                         account=account,
                         token=token,
                         content_type=headers.get("content-type", ""),
+                        idempotency_key=key,
                     )
                 )
                 self._changed.notify_all()
                 sid = "SM" + secrets.token_hex(16)
-                return 201, {}, {"sid": sid, "status": "queued", "to": form["To"]}
+                reply = {"sid": sid, "status": "queued", "to": form["To"]}
+                if key:
+                    self._answered[key] = (form, reply)
+                return 201, {}, reply
             self.refused.append(Refused(status, form))
             return status, extra, reply
 

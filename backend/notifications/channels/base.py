@@ -1,10 +1,16 @@
 """The small interface every channel implements."""
 
-from collections.abc import Sequence
+import logging
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from backend.accounts.models import User
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,8 @@ class Message:
     sender_name: str = ""
     friends: tuple[FriendNews, ...] = ()
     # The same for every send of one outbox row (check-in, purpose, seq): a copy sent again
-    # after a worker died carries it too, so push services and mail clients can drop it.
+    # after a worker died carries it too, so push services, mail clients and SMS providers
+    # can drop it (Topic / notification tag, Message-ID, Idempotency-Key).
     key: str = ""
 
 
@@ -46,6 +53,51 @@ class SendResult:
     outcome: Literal["sent", "retry", "failed", "gone"]
     error: str = ""
     retry_after: float | None = None
+
+
+# What a send stream yields: the results known so far, as (index into the items, result).
+Ready = list[tuple[int, SendResult]]
+NOT_STARTED = SendResult("retry", error="not sent: the send was stopped")
+
+
+class SendWindow:
+    """Bounds the messages a worker has started sending but not yet recorded.
+
+    A channel takes a slot before it starts each message; the outbox hands the slots back
+    (`recorded`) once the results are committed. A worker killed at any instant therefore
+    holds at most SIZE messages that the provider may have accepted while the outbox still
+    says 'sending' (they go out again after the claim lease): the duplicates a kill can cause.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(size, 1)
+        self._slots = threading.Semaphore(self.size)
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def acquire(self, index: int) -> bool:
+        """Wait for a slot for item INDEX; False once closed (then send nothing more)."""
+        self._slots.acquire()
+        if self._closed:
+            self._slots.release()  # pass the wake-up on to the next waiter
+            return False
+        with self._lock:
+            self._held.add(index)
+        return True
+
+    def recorded(self, indexes: Iterable[int]) -> None:
+        """Give back the slots of items whose results are now committed."""
+        with self._lock:
+            freed = self._held.intersection(indexes)
+            self._held -= freed
+        if freed:
+            self._slots.release(len(freed))
+
+    def close(self) -> None:
+        """Stop: whoever waits for a slot gives up instead of sending."""
+        self._closed = True
+        self._slots.release()
 
 
 class Channel:
@@ -59,6 +111,70 @@ class Channel:
         """Send MESSAGE; must not raise for a delivery failure (return a SendResult)."""
         raise NotImplementedError
 
+    def window(self) -> int:
+        """Messages in flight at once: started, maybe accepted, not yet recorded (see
+        `SendWindow`). This default sends one at a time, each recorded before the next."""
+        return 1
+
+    def send_stream(
+        self, items: Sequence[tuple[User, Message]], window: SendWindow
+    ) -> Generator[Ready, None, None]:
+        """Send ITEMS, yielding results as soon as they are known (in any order).
+
+        The caller records each yielded list and then calls `window.recorded`; a message
+        starts only once it has a slot. This default sends one at a time in the caller's
+        thread: each result is yielded (and so recorded) before the next message starts.
+        """
+        for index, (person, message) in enumerate(items):
+            if not window.acquire(index):
+                return
+            yield [(index, self.send(person=person, message=message))]
+
     def send_many(self, items: Sequence[tuple[User, Message]]) -> list[SendResult]:
-        """Send several messages, one result each in order; channels may overlap the waits."""
-        return [self.send(person=person, message=message) for person, message in items]
+        """Send several messages, one result each in order (nothing recorded in between)."""
+        results = [NOT_STARTED] * len(items)
+        window = SendWindow(len(items))
+        for ready in self.send_stream(items, window):
+            for index, result in ready:
+                results[index] = result
+        return results
+
+
+def stream_in_threads(
+    pool: Executor, count: int, window: SendWindow, send_one: Callable[[int], SendResult]
+) -> Generator[Ready, None, None]:
+    """Run SEND_ONE(index) for 0..COUNT-1 on POOL, each after taking a slot of WINDOW;
+    yield the results as they come: all that are ready at once, so recording batches itself
+    (while the caller commits one batch, the threads fill the next).
+
+    SEND_ONE runs in a pool thread: it must not touch the database.
+    """
+    done: queue.SimpleQueue[tuple[int, SendResult]] = queue.SimpleQueue()
+
+    def run(index: int) -> None:
+        result = NOT_STARTED
+        try:
+            if window.acquire(index):
+                result = send_one(index)
+        except Exception as exc:  # a bug must not leave the caller waiting for ever
+            log.exception("send %d of %d crashed", index, count)
+            result = SendResult("retry", error=repr(exc)[:500])
+        done.put((index, result))
+
+    futures = [pool.submit(run, index) for index in range(count)]
+    try:
+        left = count
+        while left:
+            ready = [done.get()]
+            while True:
+                try:
+                    ready.append(done.get_nowait())
+                except queue.Empty:
+                    break
+            left -= len(ready)
+            yield ready
+    finally:
+        # Normally a no-op; if the caller stopped early, nothing more starts.
+        window.close()
+        for future in futures:
+            future.cancel()

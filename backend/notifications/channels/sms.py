@@ -1,8 +1,11 @@
 """SMS: a short text with the reply keywords and the one-tap link (backend per `SMS_BACKEND`)."""
 
-from collections.abc import Sequence
+import hashlib
+import threading
+from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
 from backend.accounts.models import User
@@ -13,11 +16,13 @@ from backend.notifications.sms import tasks  # noqa: F401
 from backend.notifications.sms.backends import get_backend
 from backend.notifications.sms.texts import message_text
 
-from .base import Channel, Message, SendResult
+from .base import Channel, Message, Ready, SendResult, SendWindow, stream_in_threads
 
 # Provider calls in flight at once per batch; matches the HTTP backend's connection pool.
 SEND_THREADS = 10
 NO_NUMBER = SendResult("gone", error="no confirmed phone number")
+_lock = threading.Lock()
+_threads: ThreadPoolExecutor | None = None
 
 
 class SmsChannel(Channel):
@@ -29,22 +34,46 @@ class SmsChannel(Channel):
     def send(self, *, person: User, message: Message) -> SendResult:
         return self.send_many([(person, message)])[0]
 
-    def send_many(self, items: Sequence[tuple[User, Message]]) -> list[SendResult]:
-        """Text every person, overlapping the provider's waits.
+    def window(self) -> int:
+        return SEND_THREADS
+
+    def send_stream(
+        self, items: Sequence[tuple[User, Message]], window: SendWindow
+    ) -> Generator[Ready, None, None]:
+        """Text every person, overlapping the provider's waits; results as they come.
 
         Numbers and texts are worked out here, so the threads only do HTTP (no database).
+        Each request carries an idempotency key fixed by the outbox row: a copy sent again
+        after a worker died is the same request to the provider, which sends it once.
         """
         backend = get_backend()
-        jobs = [(_confirmed_number(person), message_text(message)) for person, message in items]
+        jobs = [
+            (_confirmed_number(person), message_text(message), idempotency_key(message))
+            for person, message in items
+        ]
 
-        def send(job: tuple[str | None, str]) -> SendResult:
-            number, body = job
-            return NO_NUMBER if number is None else backend.send(to=number, body=body)
+        def send(index: int) -> SendResult:
+            number, body, key = jobs[index]
+            return NO_NUMBER if number is None else backend.send(to=number, body=body, key=key)
 
-        if len(jobs) <= 1:
-            return [send(job) for job in jobs]
-        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(jobs))) as pool:
-            return list(pool.map(send, jobs))
+        yield from stream_in_threads(_pool(), len(jobs), window, send)
+
+
+def idempotency_key(message: Message) -> str:
+    """The provider's `Idempotency-Key` for MESSAGE: the same for every copy of one outbox
+    row, unguessable from outside (keyed with SECRET_KEY, as the email Message-ID)."""
+    if not message.key:
+        return ""
+    return hashlib.sha256(f"{settings.SECRET_KEY}:sms:{message.key}".encode()).hexdigest()[:32]
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process's SMS threads, started once (not per chunk of messages)."""
+    global _threads
+    with _lock:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="sms")
+        return _threads
 
 
 def _confirmed_number(person: User) -> str | None:

@@ -13,7 +13,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from backend.notifications.webpush import (
 from backend.notifications.webpush.transport import MAX_PAYLOAD
 from backend.notifications.webpush.vapid import b64url_encode, endpoint_origin
 
-from .base import Channel, Message, SendResult
+from .base import Channel, Message, Ready, SendResult, SendWindow, stream_in_threads
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,16 @@ log = logging.getLogger(__name__)
 MAX_TTL = 24 * 3600
 CHECKIN_PURPOSES = frozenset({"ask", "escalation", "reminder", "nudge"})
 DEMO_SUBJECT = "mailto:demo@example.org"
+NOT_CONFIGURED = SendResult("failed", error="Web Push is not configured")
+NO_SUBSCRIPTION = SendResult("gone", error="no push subscription")
 
 _lock = threading.Lock()
 _sender: PushSender | None = None
 _sender_built = False
 _origin_slots: dict[str, threading.BoundedSemaphore] = {}
+# The push threads live as long as the process: starting 16 threads per chunk of 32
+# messages cost more than some of the sends.
+_threads: ThreadPoolExecutor | None = None
 
 
 def demo_key_path() -> Path:
@@ -111,13 +116,24 @@ def vapid_public_key() -> str | None:
 @receiver(setting_changed)
 def _reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
     """Rebuild the sender when tests change the keys or limits."""
-    global _sender, _sender_built
+    global _sender, _sender_built, _threads
     if setting.startswith(("VAPID_", "SAFE_PUSH_", "DEBUG")):
         with _lock:
             if _sender is not None:
                 _sender.close()
             _sender, _sender_built = None, False
             _origin_slots.clear()
+            if _threads is not None:
+                _threads.shutdown(wait=False)
+            _threads = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _threads
+    with _lock:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(conf.push_threads(), thread_name_prefix="webpush")
+        return _threads
 
 
 def _slot(endpoint: str) -> threading.BoundedSemaphore:
@@ -158,10 +174,6 @@ def push_payload(message: Message) -> bytes:
     return payload
 
 
-# One push to one device: (item index, device, payload, urgency, topic).
-Job = tuple[int, PushSubscription, bytes, str, str | None]
-
-
 def push_topic(message: Message) -> str | None:
     """RFC 8030 Topic: a copy sent again replaces the first while it is still undelivered.
 
@@ -183,61 +195,60 @@ class WebPushChannel(Channel):
     def send(self, *, person: User, message: Message) -> SendResult:
         return self.send_many([(person, message)])[0]
 
-    def send_many(self, items: Sequence[tuple[User, Message]]) -> list[SendResult]:
+    def window(self) -> int:
+        return conf.push_threads()
+
+    def send_stream(
+        self, items: Sequence[tuple[User, Message]], window: SendWindow
+    ) -> Generator[Ready, None, None]:
         """Push to every device of every person, overlapping the waits; clean up dead ones.
 
         A message counts as sent if any device accepted it; when none did, a device that
         may recover (429/5xx/network) makes it a retry, and all devices gone makes it gone.
+        One pool thread pushes one person's devices; the database is read and written here,
+        in the caller's thread, never in the pool.
         """
         sender = push_sender()
         if sender is None:
-            return [SendResult("failed", error="Web Push is not configured")] * len(items)
-        jobs: list[Job] = []
-        for index, (person, message) in enumerate(items):
-            payload = push_payload(message)
+            yield [(i, NOT_CONFIGURED) for i in range(len(items))]
+            return
+        jobs = [
+            (list(person.push_subscriptions.all()), push_payload(message), message)
+            for person, message in items
+        ]
+        gone: list[int] = []
+        accepted: list[int] = []
+
+        def push(index: int) -> SendResult:
+            subscriptions, payload, message = jobs[index]
+            if not subscriptions:
+                return NO_SUBSCRIPTION
             urgency = "high" if message.purpose in CHECKIN_PURPOSES else "normal"
             topic = push_topic(message)
-            jobs.extend(
-                (index, sub, payload, urgency, topic) for sub in person.push_subscriptions.all()
-            )
+            results = []
+            for sub in subscriptions:
+                target = PushTarget(endpoint=sub.endpoint, p256dh=sub.p256dh, auth=sub.auth)
+                with _slot(sub.endpoint):
+                    result = sender.send(target, payload, ttl=MAX_TTL, urgency=urgency, topic=topic)
+                results.append(result)
+                # list.append is atomic: the threads share these two lists.
+                if result.outcome == "gone":
+                    gone.append(sub.id)
+                elif result.outcome == "sent":
+                    accepted.append(sub.id)
+            return _combine(results)
 
-        def push(job: Job) -> PushResult:
-            _index, sub, payload, urgency, topic = job
-            target = PushTarget(endpoint=sub.endpoint, p256dh=sub.p256dh, auth=sub.auth)
-            with _slot(sub.endpoint):
-                return sender.send(target, payload, ttl=MAX_TTL, urgency=urgency, topic=topic)
-
-        if not jobs:
-            return [SendResult("gone", error="no push subscription")] * len(items)
-        with ThreadPoolExecutor(max_workers=min(conf.push_threads(), len(jobs))) as pool:
-            results = list(pool.map(push, jobs))
-        return self._record(len(items), jobs, results)
-
-    @staticmethod
-    def _record(
-        count: int,
-        jobs: list[Job],
-        results: list[PushResult],
-    ) -> list[SendResult]:
-        per_item: list[list[PushResult]] = [[] for _ in range(count)]
-        gone, accepted = [], []
-        for (index, sub, *_), result in zip(jobs, results, strict=True):
-            per_item[index].append(result)
-            if result.outcome == "gone":
-                gone.append(sub.id)
-            elif result.outcome == "sent":
-                accepted.append(sub.id)
+        yield from stream_in_threads(_pool(), len(jobs), window, push)
         if gone:
             PushSubscription.objects.filter(id__in=gone).delete()
         if accepted:
             PushSubscription.objects.filter(id__in=accepted).update(last_sent_at=timezone.now())
-        return [_combine(outcomes) for outcomes in per_item]
 
 
 def _combine(results: list[PushResult]) -> SendResult:
     """One outcome for a person from the outcomes of their devices."""
     if not results:
-        return SendResult("gone", error="no push subscription")
+        return NO_SUBSCRIPTION
     if any(r.outcome == "sent" for r in results):
         return SendResult("sent")
     errors = "; ".join(r.error for r in results)[:500]

@@ -25,7 +25,9 @@ _ERROR_BODY_CHARS = 200
 class SmsBackend:
     """Send a text to one E.164 number."""
 
-    def send(self, *, to: str, body: str) -> SendResult:
+    def send(self, *, to: str, body: str, key: str = "") -> SendResult:
+        """KEY, when given, is the request's idempotency key: a provider that sees it again
+        answers as the first time and sends nothing more."""
         raise NotImplementedError
 
 
@@ -34,7 +36,7 @@ class ConsoleBackend(SmsBackend):
 
     _lock = threading.Lock()
 
-    def send(self, *, to: str, body: str) -> SendResult:
+    def send(self, *, to: str, body: str, key: str = "") -> SendResult:
         with self._lock:
             sys.stdout.write(f"--- SMS to {to} ---\n{body}\n---\n")
             sys.stdout.flush()
@@ -59,15 +61,19 @@ class HttpBackend(SmsBackend):
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
 
-    def send(self, *, to: str, body: str) -> SendResult:
+    def send(self, *, to: str, body: str, key: str = "") -> SendResult:
         form = {"To": to, "From": self.sender, "Body": body}
+        # The IETF httpapi Idempotency-Key header: a resend after a worker died (or after a
+        # read timeout hid an accepted message) is the same request, which the provider
+        # answers as before without texting the person again.
+        headers = {"Idempotency-Key": key} if key else None
         try:
             response = self.session.post(
-                self.url, data=form, timeout=self.timeout, allow_redirects=False
+                self.url, data=form, headers=headers, timeout=self.timeout, allow_redirects=False
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            # A read timeout may hide a message the provider accepted; a rare duplicate
-            # is better than a person never asked in a crisis.
+            # A read timeout may hide a message the provider accepted; the retry carries
+            # the same idempotency key, and a person asked twice beats one never asked.
             return SendResult("retry", error=f"{type(exc).__name__}: {exc}"[:500])
         except requests.RequestException as exc:
             return SendResult("failed", error=f"{type(exc).__name__}: {exc}"[:500])
