@@ -1,22 +1,31 @@
 """Measure Web Push through the real channel beside encryption alone, in one run.
 
     DEBUG=1 .venv/bin/python tests/bench/bench_push_channel.py --people 2000
+    DEBUG=1 .venv/bin/python tests/bench/bench_push_channel.py --people 2000 --profile out.prof
 
 (a) encrypts a 1 KB payload in a tight loop on one core (tests/bench/bench_webpush_crypto.py);
 (b) sends one "are you safe?" to each of N people through `deliveries_send_batch` (outbox
-    claim, payload, WebPushChannel, PushSender, outbox record) to the local PushService,
-    which runs in its own process so its decryption does not share our GIL.
-Uses a throw-away SQLite database in a temporary directory.
+    claim, payload, WebPushChannel, PushSender, outbox record) to a receiver in its own
+    process, so its work does not share our GIL. `--receiver fast` (the default, as
+    `make bench` B2 uses) is tests/bench/push_receiver.py, which counts every message and
+    verifies VAPID + decrypts one in 50; `--receiver full` is tests/support/push_service.py,
+    which decrypts every message (on two cores it then competes with the sender for CPU).
+Uses a throw-away SQLite database in a temporary directory. `--profile FILE` writes a
+cProfile of (b) (read it with `python -m pstats FILE`).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=3.0, help="for the encryption loop")
+    parser.add_argument("--receiver", choices=("fast", "full"), default="fast")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of (b) to FILE")
     options = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="bench-push-")
@@ -46,15 +57,30 @@ def main() -> None:
     from backend.notifications.services import deliveries_send_batch
     from backend.notifications.webpush import generate_vapid_keypair
     from tests.bench.bench_webpush_crypto import _serve, _target, bench_encrypt
+    from tests.bench.push_receiver import shared_subscription_keys
 
     settings.VAPID_PRIVATE_KEY, _ = generate_vapid_keypair()
     settings.VAPID_SUBJECT = "mailto:bench@example.org"
     call_command("migrate", verbosity=0)
 
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=_serve, args=(child, options.people), daemon=True)
-    server.start()
-    subscriptions = parent.recv()
+    if options.receiver == "fast":
+        receiver = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("push_receiver.py")), "--sample", "50"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert receiver.stdout is not None
+        origin = f"http://127.0.0.1:{receiver.stdout.readline().split()[1]}"
+        p256dh, auth = shared_subscription_keys()
+        subscriptions = [
+            {"endpoint": f"{origin}/push/{n}", "keys": {"p256dh": p256dh, "auth": auth}}
+            for n in range(options.people)
+        ]
+    else:
+        parent, child = multiprocessing.Pipe()
+        server = multiprocessing.Process(target=_serve, args=(child, options.people), daemon=True)
+        server.start()
+        subscriptions = parent.recv()
     people = User.objects.bulk_create(
         User(email=f"b{n}@example.test", name=f"Person {n}") for n in range(options.people)
     )
@@ -72,20 +98,41 @@ def main() -> None:
     checkin_ids = list(CheckIn.objects.values_list("id", flat=True))
 
     encrypt_rate = bench_encrypt(options.seconds, 1, _target(subscriptions[0]))
+    profile = cProfile.Profile() if options.profile else None
     started = time.perf_counter()
+    if profile is not None:
+        profile.enable()
     outcomes = deliveries_send_batch(checkin_ids=checkin_ids)
+    if profile is not None:
+        profile.disable()
     elapsed = time.perf_counter() - started
-    parent.send("stop")
-    accepted, rejected = parent.recv()
-    server.join(timeout=10)
+    if options.receiver == "fast":
+        with urllib.request.urlopen(f"{origin}/stats", timeout=5) as answer:
+            stats = json.load(answer)
+        receiver.terminate()
+        receiver.wait(timeout=10)
+        accepted, rejected = stats["accepted"], stats["rejected"]
+        checked = f", verified + decrypted {stats['checked']}"
+    else:
+        parent.send("stop")
+        accepted, rejected = parent.recv()
+        server.join(timeout=10)
+        checked = ""
+    if profile is not None:
+        profile.dump_stats(options.profile)
 
     threads = settings.SAFE_PUSH_THREADS
-    print(f"{options.people} people, one device each; payload ~1 KB; {threads} push threads")
+    print(
+        f"{options.people} people, one device each; payload ~1 KB; {threads} push threads; "
+        f"receiver {options.receiver}"
+    )
     print(f"{'measurement':<60}{'msg/s':>10}")
     print(f"{'(a) encrypt only, 1 process':<60}{encrypt_rate:>10.0f}")
-    label = "(b) accepted by PushService via deliveries_send_batch"
+    label = "(b) accepted by the receiver via deliveries_send_batch"
     print(f"{label:<60}{accepted / elapsed:>10.0f}")
-    print(f"outcomes {outcomes}, accepted {accepted}, rejected {rejected}, {elapsed:.2f} s")
+    print(
+        f"outcomes {outcomes}, accepted {accepted}, rejected {rejected}{checked}, {elapsed:.2f} s"
+    )
 
 
 if __name__ == "__main__":
