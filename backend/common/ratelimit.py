@@ -49,11 +49,14 @@ class RateLimited(TooManyRequests):
 
 def _redis() -> tuple[redis.Redis, Any]:
     global _client, _script
-    if _client is None:
+    client, script = _client, _script
+    if client is None or script is None:
         url = getattr(settings, "SAFE_RATE_LIMIT_REDIS_URL", "") or settings.REDIS_URL
-        _client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        _script = _client.register_script(_HIT)
-    return _client, _script
+        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        script = client.register_script(_HIT)
+        # Script first: another thread that sees the client must also see its script.
+        _script, _client = script, client
+    return client, script
 
 
 def reset_client() -> None:
