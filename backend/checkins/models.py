@@ -55,6 +55,9 @@ class Response(models.Model):
     note = models.CharField(max_length=280, blank=True)
     via = models.CharField(max_length=12)
     at = models.DateTimeField(default=timezone.now)
+    # The idempotency key of an answer that came through the write-behind stream: the
+    # drainer may see an entry twice (a crash between commit and XACK), never records it twice.
+    key = models.CharField(max_length=32, null=True, blank=True, unique=True, editable=False)
 
     def __str__(self) -> str:
         return f"{self.checkin_id}: {self.status}"

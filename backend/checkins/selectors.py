@@ -9,6 +9,7 @@ from backend.common.errors import NotFound
 from backend.incidents.models import Incident
 from backend.social.selectors import friend_ids
 
+from .answer_stream import PendingAnswer, pending_answers
 from .models import CheckIn, IncidentCounter
 from .services import COUNTER_FIELDS
 from .tokens import checkin_id_from_token
@@ -32,10 +33,48 @@ def incident_stats(*, incident_id: int) -> dict[str, int]:
     return stats
 
 
+def _newer(pending: PendingAnswer | None, answered_at: Any) -> bool:
+    return pending is not None and (answered_at is None or pending.at > answered_at)
+
+
+def with_pending_answers(checkins: list[CheckIn]) -> list[CheckIn]:
+    """CHECKINS with the answers accepted but not yet recorded (read-your-writes)."""
+    pending = pending_answers([c.id for c in checkins])
+    for checkin in checkins:
+        answer = pending.get(checkin.id)
+        if answer is not None and _newer(answer, checkin.answered_at):
+            checkin.status, checkin.note, checkin.answered_at = (
+                answer.status,
+                answer.note,
+                answer.at,
+            )
+    return checkins
+
+
+class WithPendingAnswers(QuerySet[CheckIn]):
+    """Check-ins as people see them: with answers accepted but not yet recorded.
+
+    Only the person's own and their friends' views use it (one Redis read per page), never
+    writes: the drainer and services read PostgreSQL as it is.
+    """
+
+    def _fetch_all(self) -> None:
+        fresh = self._result_cache is None
+        super()._fetch_all()
+        results = self._result_cache
+        if fresh and results and isinstance(results[0], CheckIn):
+            with_pending_answers(results)  # type: ignore[arg-type]
+
+
+def _shown() -> QuerySet[CheckIn]:
+    return WithPendingAnswers(model=CheckIn)
+
+
 def checkins_of(*, person: User) -> QuerySet[CheckIn]:
     """PERSON's own check-ins, those of active incidents first, newest first."""
     return (
-        CheckIn.objects.filter(person=person)
+        _shown()
+        .filter(person=person)
         .select_related("incident")
         .annotate(
             closed=Case(
@@ -68,7 +107,7 @@ def checkin_for_token(*, token: str) -> CheckIn:
     )
     if checkin is None:
         raise NotFound("This link is not valid.", code="invalid_token")
-    return checkin
+    return with_pending_answers([checkin])[0]
 
 
 def friends_checkins(*, viewer: User, incident_id: int | None = None) -> QuerySet[CheckIn]:
@@ -77,7 +116,8 @@ def friends_checkins(*, viewer: User, incident_id: int | None = None) -> QuerySe
     The friendship join is the access check: nobody else's check-in can appear.
     """
     checkins = (
-        CheckIn.objects.filter(person_id__in=friend_ids(person=viewer))
+        _shown()
+        .filter(person_id__in=friend_ids(person=viewer))
         .select_related("person", "incident")
         .only(*FRIEND_VIEW_FIELDS)
     )
@@ -94,6 +134,7 @@ def friends_statuses(*, viewer: User, incident_id: int | None = None) -> list[di
     Same rows and the same access check as `friends_checkins`.
     """
     rows = friends_checkins(viewer=viewer, incident_id=incident_id).values(
+        "id",
         "person_id",
         "incident_id",
         "status",
@@ -102,4 +143,10 @@ def friends_statuses(*, viewer: User, incident_id: int | None = None) -> list[di
         name=F("person__name"),
         incident_title=F("incident__title"),
     )
-    return [dict(row) for row in rows]
+    found: list[dict[str, Any]] = [dict(row) for row in rows]
+    pending = pending_answers([int(row["id"]) for row in found])
+    for row in found:
+        answer = pending.get(int(row.pop("id")))
+        if answer is not None and _newer(answer, row["answered_at"]):
+            row.update(status=answer.status, note=answer.note, answered_at=answer.at)
+    return found

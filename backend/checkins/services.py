@@ -12,6 +12,7 @@ from django.utils import timezone
 from backend.common.errors import Conflict, NotFound, ServiceError
 from backend.incidents.models import Incident
 
+from .answer_stream import answer_enqueue
 from .models import Answer, CheckIn, IncidentCounter, Response
 from .tokens import checkin_id_from_token
 
@@ -93,13 +94,8 @@ def checkins_mark_delivered(*, checkin_ids: list[int], incident_id: int) -> int:
     return first
 
 
-def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -> CheckIn:
-    """Record an answer; the last one wins and every change is kept in the history.
-
-    Idempotent: repeating the current answer changes nothing and records nothing, so a
-    double tap or a replayed offline queue is harmless. Compare-and-set on the previous
-    answer keeps counters exact when answers race.
-    """
+def _clean_answer(status: str, note: str) -> str:
+    """The note as stored; raises for an unknown status or a note over 280 characters."""
     if status not in Answer.values:
         raise ServiceError(
             f"Unknown answer {status!r}; expected one of {', '.join(Answer.values)}.",
@@ -109,6 +105,17 @@ def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -
     note = (note or "").strip()
     if len(note) > 280:
         raise ServiceError("The note is longer than 280 characters.", fields={"note": ["too long"]})
+    return note
+
+
+def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -> CheckIn:
+    """Record an answer; the last one wins and every change is kept in the history.
+
+    Idempotent: repeating the current answer changes nothing and records nothing, so a
+    double tap or a replayed offline queue is harmless. Compare-and-set on the previous
+    answer keeps counters exact when answers race.
+    """
+    note = _clean_answer(status, note)
     for _attempt in range(10):
         current = CheckIn.objects.select_related("incident").filter(id=checkin_id).first()
         if current is None:
@@ -149,8 +156,40 @@ def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -
 
 
 def checkin_respond_with_token(*, token: str, status: str, note: str = "", via: str) -> CheckIn:
-    """Answer with a one-tap token; a malformed or tampered token is simply not found."""
+    """Answer with a one-tap token; a malformed or tampered token is simply not found.
+
+    The peak path (a notification's action): when a drainer is alive the answer goes to the
+    write-behind stream (see answer_stream.py) and the returned check-in is the accepted
+    answer, not a row read back; otherwise it is recorded here and now.
+    """
     checkin_id = checkin_id_from_token(token)
     if checkin_id is None:
         raise NotFound("This link is not valid.", code="invalid_token")
-    return checkin_respond(checkin_id=checkin_id, status=status, note=note, via=via)
+    note = _clean_answer(status, note)
+    pending = answer_enqueue(checkin_id=checkin_id, status=status, note=note, via=via)
+    if pending is None:
+        return checkin_respond(checkin_id=checkin_id, status=status, note=note, via=via)
+    return CheckIn(
+        id=checkin_id, status=status, note=note, answered_at=pending.at, answered_via=via
+    )
+
+
+def checkin_answer(*, checkin: CheckIn, status: str, note: str = "", via: str) -> CheckIn:
+    """Answer CHECKIN, already read with its incident (the one-tap page): through the stream
+    when a drainer is alive, else synchronously. A closed incident is refused here, at once.
+    """
+    note = _clean_answer(status, note)
+    if checkin.incident.status != Incident.Status.ACTIVE:
+        raise Conflict("This incident is closed; answers are no longer accepted.", code="closed")
+    if checkin.status == status and checkin.note == note:
+        return checkin
+    pending = answer_enqueue(checkin_id=checkin.id, status=status, note=note, via=via)
+    if pending is None:
+        return checkin_respond(checkin_id=checkin.id, status=status, note=note, via=via)
+    checkin.status, checkin.note, checkin.answered_at, checkin.answered_via = (
+        status,
+        note,
+        pending.at,
+        via,
+    )
+    return checkin

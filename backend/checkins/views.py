@@ -33,8 +33,8 @@ def one_tap(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         return render(request, "checkins/one_tap.html", context)
     try:
-        checkin = services.checkin_respond(
-            checkin_id=checkin.id,
+        checkin = services.checkin_answer(
+            checkin=checkin,
             status=request.POST.get("status", ""),
             note=request.POST.get("note", "")[:1000],
             via="link",

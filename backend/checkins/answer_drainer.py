@@ -1,0 +1,334 @@
+"""The answers write-behind, drainer side: record streamed answers in PostgreSQL in batches.
+
+Runs as its own process (`manage.py drain_answers`; `make run` and deploy/ start it), not
+as a Celery task: answers peak during an activation's fan-out, exactly when the Celery
+queue is full of delivery batches, and an answer waiting behind them would not show on
+the person's pages or reach their friends for minutes. A dedicated consumer reads with a
+blocking XREADGROUP and records within milliseconds; several may run (one consumer group).
+
+Semantics are those of `checkin_respond`, per batch and in stream order:
+- the last answer wins, every change is kept once in the history (Response.key is the
+  entry's idempotency key, unique: an entry processed twice is recorded once);
+- repeating the current answer changes nothing and records nothing;
+- counters stay exact: the batch's check-ins are locked (FOR UPDATE, in id order) before
+  they are read, so the compare-and-set is the lock, and one shard per incident is bumped;
+- an answer older than the check-in's current one (given while the stream was bypassed)
+  does not overwrite it;
+- answers to closed incidents, or to check-ins that no longer exist, are rejected and
+  reported (logged and counted);
+- listeners (friend alerts, reminders stopped) run after commit, before XACK, and again
+  for an entry seen twice: they are idempotent, so friends are alerted once.
+
+An entry is acknowledged (XACK, then XDEL) only after its batch committed; entries of a
+consumer that died are claimed by another after `RECLAIM_IDLE_MS` (XAUTOCLAIM).
+"""
+
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import redis
+from django.db import transaction
+
+from backend.incidents.models import Incident
+
+from . import answer_stream
+from .models import Answer, CheckIn, Response
+from .services import answer_listeners, counters_bump
+
+log = logging.getLogger(__name__)
+
+GROUP = "drainers"
+BATCH = 500
+# A drainer announces itself for this long; the web stops enqueueing soon after it dies.
+ALIVE_MS = 10_000
+# Entries pending this long on a consumer are taken over: it died or hangs.
+RECLAIM_IDLE_MS = 30_000
+# How long an idle drainer waits for answers before announcing itself again.
+BLOCK_MS = 1000
+
+# Drop the pending overlay of each recorded entry unless a newer answer replaced it.
+_FORGET = """
+for i = 1, #ARGV, 2 do
+  local value = redis.call('HGET', KEYS[1], ARGV[i])
+  if value and string.sub(value, 1, 32) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 0
+"""
+
+
+@dataclass
+class Entry:
+    id: str
+    key: str
+    checkin_id: int
+    status: str
+    note: str
+    via: str
+    at: datetime
+
+
+@dataclass
+class Outcome:
+    recorded: int = 0
+    unchanged: int = 0
+    duplicate: int = 0
+    superseded: int = 0
+    rejected: int = 0
+    malformed: int = 0
+    listened: set[int] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "recorded": self.recorded,
+            "unchanged": self.unchanged,
+            "duplicate": self.duplicate,
+            "superseded": self.superseded,
+            "rejected": self.rejected,
+            "malformed": self.malformed,
+        }
+
+
+def _parse(entry_id: str, fields: dict[str, str]) -> Entry | None:
+    try:
+        entry = Entry(
+            id=entry_id,
+            key=fields["key"],
+            checkin_id=int(fields["checkin"]),
+            status=fields["status"],
+            note=fields.get("note", ""),
+            via=fields["via"],
+            at=datetime.fromisoformat(fields["at"]),
+        )
+    except (KeyError, ValueError):
+        return None
+    if entry.status not in Answer.values or len(entry.note) > 280 or len(entry.key) != 32:
+        return None
+    return entry
+
+
+def record_entries(entries: list[Entry]) -> Outcome:
+    """Record ENTRIES (in stream order) in one transaction; run listeners after commit."""
+    outcome = Outcome()
+    if not entries:
+        return outcome
+    with transaction.atomic():
+        ids = sorted({e.checkin_id for e in entries})
+        rows = (
+            CheckIn.objects.select_for_update(of=("self",))
+            .filter(id__in=ids)
+            .select_related("incident")
+            .only(*_ROW_FIELDS)
+            .order_by("id")
+        )
+        current = {row.id: row for row in rows}
+        seen = set(
+            Response.objects.filter(key__in=[e.key for e in entries]).values_list("key", flat=True)
+        )
+        changed: dict[int, CheckIn] = {}
+        history: list[Response] = []
+        deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for entry in entries:
+            checkin = current.get(entry.checkin_id)
+            if entry.key in seen:
+                outcome.duplicate += 1
+                outcome.listened.add(entry.checkin_id)
+                continue
+            seen.add(entry.key)
+            if checkin is None or checkin.incident.status != Incident.Status.ACTIVE:
+                outcome.rejected += 1
+                log.warning(
+                    "answer %s to check-in %s rejected: %s",
+                    entry.key,
+                    entry.checkin_id,
+                    "no such check-in" if checkin is None else "incident closed",
+                )
+                continue
+            if checkin.answered_at is not None and entry.at <= checkin.answered_at:
+                outcome.superseded += 1
+                continue
+            if checkin.status == entry.status and checkin.note == entry.note:
+                outcome.unchanged += 1
+                continue
+            counts = deltas[checkin.incident_id]
+            counts[entry.status] += 1
+            if checkin.status != CheckIn.Status.PENDING:
+                counts[checkin.status] -= 1
+            checkin.status, checkin.note = entry.status, entry.note
+            checkin.answered_at, checkin.answered_via = entry.at, entry.via
+            changed[checkin.id] = checkin
+            history.append(
+                Response(
+                    checkin_id=checkin.id,
+                    status=entry.status,
+                    note=entry.note,
+                    via=entry.via,
+                    at=entry.at,
+                    key=entry.key,
+                )
+            )
+            outcome.recorded += 1
+        if changed:
+            CheckIn.objects.bulk_update(
+                sorted(changed.values(), key=lambda c: c.id),
+                ["status", "note", "answered_at", "answered_via"],
+            )
+            Response.objects.bulk_create(history)
+            for incident_id, counts in sorted(deltas.items()):
+                counters_bump(incident_id=incident_id, **counts)
+        outcome.listened |= set(changed)
+    for checkin_id in sorted(outcome.listened):
+        for listener in answer_listeners:
+            listener(checkin_id)
+    return outcome
+
+
+_ROW_FIELDS = (
+    "id", "incident_id", "status", "note", "answered_at", "answered_via", "incident__status",
+)  # fmt: skip
+
+
+class Drainer:
+    """One consumer of the answers stream."""
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        batch: int = BATCH,
+        reclaim_idle_ms: int = RECLAIM_IDLE_MS,
+    ) -> None:
+        # Its own connection: blocking reads wait longer than the web's timeout allows.
+        self.redis = answer_stream.new_client(timeout=BLOCK_MS / 1000 + 5)
+        self.keys = answer_stream.keys()
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch = batch
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self.forget = self.redis.register_script(_FORGET)
+        self._own_first = True  # a consumer re-reads its own unacknowledged entries first
+        try:
+            self.redis.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def announce(self) -> None:
+        """Tell the web a drainer is alive, so it enqueues answers instead of writing them."""
+        self.redis.set(self.keys.alive, self.name, px=ALIVE_MS)
+
+    def withdraw(self) -> None:
+        """Stop new answers coming to the stream (a clean stop): the web writes them itself."""
+        if self.redis.get(self.keys.alive) == self.name:
+            self.redis.delete(self.keys.alive)
+        # Leave no consumer behind unless it holds entries (another drainer claims those).
+        mine = self.redis.xpending_range(self.keys.stream, GROUP, "-", "+", 1, self.name)
+        if not mine:
+            self.redis.xgroup_delconsumer(self.keys.stream, GROUP, self.name)
+
+    def _read(self, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
+        # RESP2 replies, typed loosely by redis-py: [[stream, [(id, fields), ...]]].
+        got: Any
+        if self._own_first:
+            got = self.redis.xreadgroup(GROUP, self.name, {self.keys.stream: "0"}, count=self.batch)
+            messages = got[0][1] if got else []
+            if messages:
+                return list(messages)
+            self._own_first = False
+        claimed: Any = self.redis.xautoclaim(
+            self.keys.stream, GROUP, self.name, self.reclaim_idle_ms, "0-0", count=self.batch
+        )
+        if claimed[1]:
+            log.warning("claimed %d answers from a dead drainer", len(claimed[1]))
+            self._forget_dead_consumers()
+            return [(i, f) for i, f in claimed[1] if f]
+        got = self.redis.xreadgroup(
+            GROUP, self.name, {self.keys.stream: ">"}, count=self.batch, block=block_ms
+        )
+        return list(got[0][1]) if got else []
+
+    def _forget_dead_consumers(self) -> None:
+        """Drop consumers with nothing pending and long idle (each process has its own name)."""
+        for consumer in self.redis.xinfo_consumers(self.keys.stream, GROUP):
+            idle = int(consumer["idle"])
+            if (
+                consumer["name"] != self.name
+                and not consumer["pending"]
+                and idle > self.reclaim_idle_ms
+            ):
+                self.redis.xgroup_delconsumer(self.keys.stream, GROUP, consumer["name"])
+
+    def drain_once(self, *, block_ms: int | None = None) -> dict[str, int]:
+        """Read one batch, record it, acknowledge it; returns what happened (empty: idle)."""
+        messages = self._read(block_ms)
+        if not messages:
+            return {}
+        entries, malformed = [], []
+        for entry_id, fields in messages:
+            entry = _parse(entry_id, fields)
+            if entry is None:
+                log.error("malformed answer entry %s dropped: %r", entry_id, fields)
+                malformed.append(entry_id)
+            else:
+                entries.append(entry)
+        try:
+            outcome = record_entries(entries)
+        except Exception:
+            # Not acknowledged: read again (ours first) once the database answers.
+            self._own_first = True
+            raise
+        outcome.malformed = len(malformed)
+        ids = [entry_id for entry_id, _ in messages]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(self.keys.stream, GROUP, *ids)
+        pipe.xdel(self.keys.stream, *ids)
+        args: list[Any] = []
+        for entry in entries:
+            args += [entry.checkin_id, entry.key]
+        if args:
+            self.forget(keys=[self.keys.pending], args=args, client=pipe)
+        pipe.execute()
+        return outcome.as_dict()
+
+    def run(self, *, stop: Any, idle_block_ms: int = BLOCK_MS) -> None:
+        """Drain until STOP (a threading.Event-like) is set; survive Redis and DB outages."""
+        while not stop.is_set():
+            try:
+                self.announce()
+                done = self.drain_once(block_ms=idle_block_ms)
+                if done and (done["rejected"] or done["malformed"]):
+                    log.warning("answers drained with rejections: %s", done)
+            except redis.RedisError as exc:
+                log.warning("answers stream unavailable: %s", exc)
+                stop.wait(1)
+            except Exception:
+                log.exception("answers batch not recorded; will retry")
+                stop.wait(1)
+        with contextlib.suppress(redis.RedisError):
+            self.withdraw()
+
+    def backlog(self) -> int:
+        """Entries not yet acknowledged (new and pending)."""
+        return int(self.redis.xlen(self.keys.stream))
+
+
+def drain_until_empty(*, timeout: float = 60.0) -> int:
+    """Record everything in the stream now (tests, benchmarks, a last drain); returns the count."""
+    drainer = Drainer(name=f"until-empty-{os.getpid()}")
+    deadline = time.monotonic() + timeout
+    total = 0
+    while drainer.backlog() and time.monotonic() < deadline:
+        done = drainer.drain_once()
+        total += sum(done.values())
+        if not done:
+            # Entries held by another live consumer: wait for it (or for them to be claimable).
+            time.sleep(0.05)
+    drainer.withdraw()
+    return total

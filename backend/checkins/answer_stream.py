@@ -1,0 +1,156 @@
+"""The answers write-behind, web side: append an answer to a Redis Stream, read pending ones.
+
+At peak the answer path is what people wait on, and recording an answer in PostgreSQL
+costs ~11 statements and two commits (the answer, then its listeners). So when a drainer
+is alive (`answer_drainer`, the `drain_answers` process), the endpoint only checks what is
+cheap (signed token, status, note length, rate limit) and appends the answer to a stream
+with an idempotency key, in one Redis round trip; the drainer records it with the same
+compare-and-set semantics as `checkin_respond`.
+
+Durability: an accepted answer lives in Redis until the drainer has committed it, so the
+answers Redis must run with AOF (`appendonly yes`; with `appendfsync everysec` a power loss
+can lose the last second of acknowledged answers, `always` loses none). See
+docs/reliability.md, "Answers write-behind".
+
+Nothing here may refuse or lose an answer: if Redis is unreachable or no drainer is alive,
+`answer_enqueue` returns None and the caller records the answer synchronously.
+
+Read-your-writes: until the drainer has recorded it, the latest pending answer of each
+check-in is kept in a hash that the person's and their friends' views overlay
+(`pending_answers`), so an answer shows at once on every page, not within a second.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+# XADD only if a drainer announced itself recently, and remember the answer as pending.
+# One round trip; Redis runs the script atomically, so the stream and the hash agree.
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return false
+end
+local id = redis.call('XADD', KEYS[1], '*',
+  'key', ARGV[1], 'checkin', ARGV[2], 'status', ARGV[3], 'note', ARGV[4],
+  'via', ARGV[5], 'at', ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[7])
+return id
+"""
+
+_client: redis.Redis | None = None
+_enqueue_script: Any = None
+
+
+@dataclass(frozen=True)
+class Keys:
+    stream: str
+    pending: str
+    alive: str
+    lock: str
+
+
+def keys() -> Keys:
+    """Redis keys of this deployment's answers, named after its database.
+
+    Two deployments (or test runs) sharing one Redis never drain each other's answers
+    into the wrong database.
+    """
+    name = str(settings.DATABASES["default"]["NAME"])
+    base = f"answers:{name}"
+    return Keys(
+        stream=base, pending=f"{base}:pending", alive=f"{base}:drainer", lock=f"{base}:lock"
+    )
+
+
+def new_client(*, timeout: float) -> redis.Redis:
+    url = getattr(settings, "SAFE_ANSWERS_REDIS_URL", "") or settings.REDIS_URL
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=0.5, decode_responses=True
+    )
+
+
+def client() -> redis.Redis:
+    return _connection()[0]
+
+
+def _connection() -> tuple[redis.Redis, Any]:
+    global _client, _enqueue_script
+    connection, script = _client, _enqueue_script
+    if connection is None or script is None:
+        # Short timeouts: an unreachable Redis must cost the answer little before it falls
+        # back to PostgreSQL.
+        connection = new_client(timeout=0.5)
+        script = connection.register_script(_ENQUEUE)
+        # Script first: a thread that sees the client must also see its script.
+        _enqueue_script, _client = script, connection
+    return connection, script
+
+
+def reset_client() -> None:
+    """Forget the connection (tests point settings at another server)."""
+    global _client, _enqueue_script
+    _client = _enqueue_script = None
+
+
+@dataclass(frozen=True)
+class PendingAnswer:
+    key: str
+    status: str
+    note: str
+    at: datetime
+
+    def encode(self) -> str:
+        return "|".join([self.key, self.status, self.at.isoformat(), self.note])
+
+    @classmethod
+    def decode(cls, value: str) -> "PendingAnswer":
+        key, status, at, note = value.split("|", 3)
+        return cls(key=key, status=status, note=note, at=datetime.fromisoformat(at))
+
+
+def answer_enqueue(*, checkin_id: int, status: str, note: str, via: str) -> PendingAnswer | None:
+    """Append a validated answer to the stream; None if it must be recorded synchronously."""
+    pending = PendingAnswer(key=uuid.uuid4().hex, status=status, note=note, at=timezone.now())
+    k = keys()
+    try:
+        _, enqueue = _connection()
+        entry = enqueue(
+            keys=[k.stream, k.pending, k.alive],
+            args=[
+                pending.key,
+                checkin_id,
+                status,
+                note,
+                via,
+                pending.at.isoformat(),
+                pending.encode(),
+            ],
+        )
+    except redis.RedisError as exc:
+        log.warning("answers write-behind unavailable, recording synchronously: %s", exc)
+        return None
+    return pending if entry else None
+
+
+def pending_answers(checkin_ids: list[int]) -> dict[int, PendingAnswer]:
+    """The answers accepted but not yet recorded for CHECKIN_IDS (empty if Redis is down)."""
+    if not checkin_ids:
+        return {}
+    try:
+        values = client().hmget(keys().pending, [str(i) for i in checkin_ids])
+    except redis.RedisError as exc:
+        log.warning("pending answers not read: %s", exc)
+        return {}
+    found = {}
+    for checkin_id, value in zip(checkin_ids, values, strict=True):
+        if value:
+            found[checkin_id] = PendingAnswer.decode(str(value))
+    return found

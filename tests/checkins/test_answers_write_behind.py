@@ -1,0 +1,208 @@
+"""The answers write-behind: stream on a real Redis of our own, drained into the database.
+
+The endpoint appends answers to the stream only while a drainer is alive; the drainer
+records them with checkin_respond's semantics (last wins, history once, counters exact,
+friend alerts once, closed incidents rejected), and a second pass over the same entries
+records nothing.
+"""
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.checkins import answer_stream
+from backend.checkins.answer_drainer import GROUP, Drainer, _parse, record_entries
+from backend.checkins.models import CheckIn, Response
+from backend.checkins.selectors import incident_stats
+from backend.checkins.tokens import checkin_token
+from backend.incidents.models import Incident
+from backend.notifications.models import FriendAlert
+from tests.faults.servers import Redis
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[Redis]:
+    base = Path(tempfile.mkdtemp(prefix="safe-answers-"))
+    server = Redis(base)
+    yield server
+    server.destroy()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def answers_redis(settings, redis_server):
+    settings.SAFE_ANSWERS_REDIS_URL = redis_server.url
+    answer_stream.reset_client()
+    client = answer_stream.client()
+    client.flushdb()  # our own server: nobody else's keys
+    yield client
+    answer_stream.reset_client()
+
+
+@pytest.fixture
+def drainer(answers_redis) -> Drainer:
+    """A drainer that announced itself, so the web enqueues; the test drains by hand."""
+    drainer = Drainer(name="test")
+    drainer.announce()
+    return drainer
+
+
+def _answer(api, checkin, status, **extra):
+    body = {"token": checkin_token(checkin.id), "status": status, **extra}
+    return api(None).post("/api/answer/", body, format="json")
+
+
+def _history(checkin) -> list[tuple[str, bool]]:
+    rows = Response.objects.filter(checkin=checkin).order_by("id")
+    return [(r.status, r.key is not None) for r in rows]
+
+
+def test_without_a_live_drainer_the_answer_is_recorded_at_once(api, answers_redis, alice_checkin):
+    assert _answer(api, alice_checkin, "safe").status_code == 200
+    assert _history(alice_checkin) == [("safe", False)]
+    assert answers_redis.xlen(answer_stream.keys().stream) == 0
+
+
+def test_with_redis_unreachable_the_answer_is_recorded_at_once(api, settings, alice_checkin):
+    settings.SAFE_ANSWERS_REDIS_URL = "redis://127.0.0.1:1/0"
+    answer_stream.reset_client()
+    try:
+        response = _answer(api, alice_checkin, "need_help", note="stairs")
+    finally:
+        answer_stream.reset_client()
+    assert response.status_code == 200
+    assert _history(alice_checkin) == [("need_help", False)]
+
+
+def test_last_answer_wins_history_once_counters_exact(
+    api, drainer, answers_redis, alice_checkin, incident
+):
+    for status in ("need_help", "safe", "safe"):
+        response = _answer(api, alice_checkin, status)
+        assert response.status_code == 200
+        assert response.json()["status"] == status
+    # Accepted, not yet recorded.
+    assert _history(alice_checkin) == []
+    assert answers_redis.xlen(answer_stream.keys().stream) == 3
+
+    assert drainer.drain_once() == {
+        "recorded": 2,
+        "unchanged": 1,
+        "duplicate": 0,
+        "superseded": 0,
+        "rejected": 0,
+        "malformed": 0,
+    }
+    alice_checkin.refresh_from_db()
+    assert (alice_checkin.status, alice_checkin.answered_via) == ("safe", "push")
+    assert _history(alice_checkin) == [("need_help", True), ("safe", True)]
+    stats = incident_stats(incident_id=incident.id)
+    assert (stats["safe"], stats["need_help"], stats["no_answer"]) == (1, 0, 1)
+    # Acknowledged and deleted; nothing pending on any consumer; overlay cleared.
+    keys = answer_stream.keys()
+    assert answers_redis.xlen(keys.stream) == 0
+    assert answers_redis.xpending(keys.stream, GROUP)["pending"] == 0
+    assert answers_redis.hlen(keys.pending) == 0
+    assert drainer.drain_once() == {}
+
+
+def test_an_entry_processed_twice_is_recorded_and_alerted_once(
+    api, drainer, answers_redis, alice, bob, alice_checkin, incident
+):
+    _answer(api, alice_checkin, "safe")
+    stream = answer_stream.keys().stream
+    [(entry_id, fields)] = answers_redis.xrange(stream)
+    entry = _parse(entry_id, fields)
+    assert entry is not None
+    # A drainer that committed, then died before XACK: the entry is delivered again.
+    first = record_entries([entry])
+    again = drainer.drain_once()
+    assert (first.recorded, again["recorded"], again["duplicate"]) == (1, 0, 1)
+    assert _history(alice_checkin) == [("safe", True)]
+    assert incident_stats(incident_id=incident.id)["safe"] == 1
+    assert FriendAlert.objects.filter(recipient=bob).count() == 1
+    assert answers_redis.xlen(stream) == 0
+
+
+def test_answers_to_a_closed_incident_are_rejected_and_acknowledged(
+    api, drainer, answers_redis, alice_checkin, incident
+):
+    assert _answer(api, alice_checkin, "safe").status_code == 200
+    Incident.objects.filter(id=incident.id).update(status=Incident.Status.RESOLVED)
+    assert drainer.drain_once()["rejected"] == 1
+    alice_checkin.refresh_from_db()
+    assert alice_checkin.status == CheckIn.Status.PENDING
+    assert _history(alice_checkin) == []
+    assert incident_stats(incident_id=incident.id)["safe"] == 0
+    assert answers_redis.xlen(answer_stream.keys().stream) == 0
+
+
+@pytest.mark.parametrize(
+    ("token", "body", "status"),
+    [
+        ("garbage", {"status": "safe"}, 404),
+        ("f" * 65, {"status": "safe"}, 400),  # longer than any token
+        ("tampered", {"status": "safe"}, 404),
+        ("valid", {"status": "fine"}, 400),
+        ("valid", {"status": "safe", "note": "x" * 281}, 400),
+    ],
+)
+def test_bad_input_is_refused_and_never_enqueued(
+    api, drainer, answers_redis, alice_checkin, token, body, status
+):
+    real = checkin_token(alice_checkin.id)
+    token = {"valid": real, "tampered": real[:-2] + ("AA" if real[-2:] != "AA" else "BB")}.get(
+        token, token
+    )
+    response = api(None).post("/api/answer/", {"token": token, **body}, format="json")
+    assert response.status_code == status
+    assert response.json()["error"]["code"]
+    assert answers_redis.xlen(answer_stream.keys().stream) == 0
+    assert answers_redis.hlen(answer_stream.keys().pending) == 0
+    assert not Response.objects.exists()
+
+
+def test_the_person_and_friends_see_a_pending_answer_at_once(
+    api, drainer, alice, bob, alice_checkin, incident
+):
+    _answer(api, alice_checkin, "need_help", note="Trapped")
+    mine = api(alice).get("/api/me/checkins/").json()
+    assert (mine[0]["status"], mine[0]["note"]) == ("need_help", "Trapped")
+    theirs = api(bob).get(f"/api/incidents/{incident.id}/friends/").json()
+    assert [(r["name"], r["status"]) for r in theirs] == [("Alice", "need_help")]
+    # The one-tap page shows it too, and tapping the same answer again changes nothing.
+    token = checkin_token(alice_checkin.id)
+    assert "Trapped" in api(None).get(f"/r/{token}").content.decode()
+    drainer.drain_once()
+    assert api(alice).get("/api/me/checkins/").json()[0]["status"] == "need_help"
+    assert _history(alice_checkin) == [("need_help", True)]
+
+
+def test_an_answer_recorded_directly_after_a_pending_one_is_not_overwritten(
+    api, drainer, answers_redis, alice_checkin
+):
+    _answer(api, alice_checkin, "need_help")
+    # The drainer went away; the next answer is recorded synchronously, and is newer.
+    answers_redis.delete(answer_stream.keys().alive)
+    _answer(api, alice_checkin, "safe")
+    assert drainer.drain_once()["superseded"] == 1
+    alice_checkin.refresh_from_db()
+    assert alice_checkin.status == "safe"
+    assert _history(alice_checkin) == [("safe", False)]
+
+
+def test_entries_of_a_dead_drainer_are_claimed(api, drainer, answers_redis, alice_checkin):
+    _answer(api, alice_checkin, "safe")
+    stream = answer_stream.keys().stream
+    # A consumer takes the entry and dies without acknowledging it.
+    answers_redis.xreadgroup(GROUP, "dead", {stream: ">"}, count=10)
+    assert drainer.drain_once() == {}  # not idle long enough to be taken over
+    rescuer = Drainer(name="rescuer", reclaim_idle_ms=0)
+    assert rescuer.drain_once()["recorded"] == 1
+    assert _history(alice_checkin) == [("safe", True)]
+    assert answers_redis.xpending(stream, GROUP)["pending"] == 0
