@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # Rows claimed by one statement (see `_send_chunk`); results are recorded as they come.
 SEND_CHUNK = 32
+# Results are committed once this share of the channel's send window waits for it.
+RECORD_AT = 0.5
 # A final failure of these moves on to the next channel at once.
 FALLBACK_PURPOSES = (Purpose.ASK, Purpose.ESCALATION)
 # Purposes that only make sense while the person has not answered.
@@ -69,6 +71,14 @@ def channels_for(person: User) -> list[str]:
     """The channels that reach PERSON, in the order they chose."""
     names = dict.fromkeys(name for name in person.channel_order if name in CHANNELS)
     return [name for name in names if CHANNELS[name].reaches(person)]
+
+
+def _first_channel(person: User) -> str | None:
+    """The first of `channels_for(PERSON)`, without asking the later channels."""
+    for name in person.channel_order:
+        if name in CHANNELS and CHANNELS[name].reaches(person):
+            return name
+    return None
 
 
 def _with_addresses(checkins: QuerySet[CheckIn]) -> QuerySet[CheckIn]:
@@ -127,9 +137,9 @@ def deliveries_send_batch(
     }
     rows = []
     for checkin in checkins.values():
-        reach = channels_for(checkin.person)
-        if reach:
-            rows.append(_delivery(checkin, reach[0], purpose, seq))
+        channel = _first_channel(checkin.person)
+        if channel is not None:
+            rows.append(_delivery(checkin, channel, purpose, seq))
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     pending = Delivery.objects.filter(
         checkin_id__in=checkins,
@@ -222,25 +232,39 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
     stream = channel.send_stream(items, window)
     unrecorded = set(range(len(claimed)))
     given_up: list[Delivery] = []
+    waiting: list[tuple[int, SendResult]] = []
+
+    def record() -> None:
+        _record_ready(claimed, waiting, outcomes, given_up)
+        unrecorded.difference_update(index for index, _ in waiting)
+        window.recorded(index for index, _ in waiting)
+        waiting.clear()
+
     try:
         # To the end of the stream even once all is recorded: the channel cleans up after.
         while True:
             try:
                 ready = next(stream)
-                crashed = False
             except StopIteration:
                 break
             except Exception as exc:  # a channel bug must not leave rows claimed until the lease
                 log.exception("channel %s crashed on %d deliveries", name, len(claimed))
                 failure = SendResult("retry", error=repr(exc)[:500])
-                ready, crashed = [(index, failure) for index in sorted(unrecorded)], True
-            _record_ready(claimed, ready, outcomes, given_up)
-            unrecorded.difference_update(index for index, _ in ready)
-            window.recorded(index for index, _ in ready)
-            if crashed:
+                known = {index for index, _ in waiting}
+                waiting += [(index, failure) for index in sorted(unrecorded - known)]
                 break
+            waiting += ready
+            # Record half a window at a time (a commit per result cost more CPU than the
+            # push), or at once when nothing else is in flight: then the channel can only
+            # go on once these slots come back.
+            if waiting and (
+                len(waiting) >= RECORD_AT * window.size or len(waiting) >= window.held()
+            ):
+                record()
+        record()
         if unrecorded:  # a stream that stopped early: nothing more was sent
-            _record_ready(claimed, [(i, NOT_STARTED) for i in sorted(unrecorded)], outcomes, [])
+            waiting[:] = [(index, NOT_STARTED) for index in sorted(unrecorded)]
+            record()
     finally:
         stream.close()
     if given_up:

@@ -2,7 +2,6 @@
 
 import logging
 import queue
-import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -67,37 +66,33 @@ class SendWindow:
     (`recorded`) once the results are committed. A worker killed at any instant therefore
     holds at most SIZE messages that the provider may have accepted while the outbox still
     says 'sending' (they go out again after the claim lease): the duplicates a kill can cause.
+    Taking a slot never waits: a channel with none free yields what it has, so the caller
+    records it and gives slots back. Used by the caller's thread only.
     """
 
     def __init__(self, size: int) -> None:
         self.size = max(size, 1)
-        self._slots = threading.Semaphore(self.size)
         self._held: set[int] = set()
-        self._lock = threading.Lock()
-        self._closed = False
+        self.closed = False
 
     def acquire(self, index: int) -> bool:
-        """Wait for a slot for item INDEX; False once closed (then send nothing more)."""
-        self._slots.acquire()
-        if self._closed:
-            self._slots.release()  # pass the wake-up on to the next waiter
+        """Take a slot for item INDEX if one is free (and the window is open)."""
+        if self.closed or len(self._held) >= self.size:
             return False
-        with self._lock:
-            self._held.add(index)
+        self._held.add(index)
         return True
+
+    def held(self) -> int:
+        """Slots taken and not yet given back: messages started and not yet recorded."""
+        return len(self._held)
 
     def recorded(self, indexes: Iterable[int]) -> None:
         """Give back the slots of items whose results are now committed."""
-        with self._lock:
-            freed = self._held.intersection(indexes)
-            self._held -= freed
-        if freed:
-            self._slots.release(len(freed))
+        self._held.difference_update(indexes)
 
     def close(self) -> None:
-        """Stop: whoever waits for a slot gives up instead of sending."""
-        self._closed = True
-        self._slots.release()
+        """Stop: no message starts after this."""
+        self.closed = True
 
 
 class Channel:
@@ -126,8 +121,10 @@ class Channel:
         thread: each result is yielded (and so recorded) before the next message starts.
         """
         for index, (person, message) in enumerate(items):
-            if not window.acquire(index):
-                return
+            while not window.acquire(index):
+                if window.closed:
+                    return
+                yield []  # all slots wait to be recorded: let the caller do it
             yield [(index, self.send(person=person, message=message))]
 
     def send_many(self, items: Sequence[tuple[User, Message]]) -> list[SendResult]:
@@ -143,38 +140,39 @@ class Channel:
 def stream_in_threads(
     pool: Executor, count: int, window: SendWindow, send_one: Callable[[int], SendResult]
 ) -> Generator[Ready, None, None]:
-    """Run SEND_ONE(index) for 0..COUNT-1 on POOL, each after taking a slot of WINDOW;
-    yield the results as they come: all that are ready at once, so recording batches itself
+    """Run SEND_ONE(index) for 0..COUNT-1 on POOL, each once it has a slot of WINDOW; yield
+    the results as they come: all that are ready at once, so recording batches itself
     (while the caller commits one batch, the threads fill the next).
 
-    SEND_ONE runs in a pool thread: it must not touch the database.
+    Items are handed to the pool only when a slot is free, so no pool thread ever waits
+    for the caller. SEND_ONE runs in a pool thread: it must not touch the database.
     """
     done: queue.SimpleQueue[tuple[int, SendResult]] = queue.SimpleQueue()
 
     def run(index: int) -> None:
-        result = NOT_STARTED
         try:
-            if window.acquire(index):
-                result = send_one(index)
+            result = send_one(index)
         except Exception as exc:  # a bug must not leave the caller waiting for ever
             log.exception("send %d of %d crashed", index, count)
             result = SendResult("retry", error=repr(exc)[:500])
         done.put((index, result))
 
-    futures = [pool.submit(run, index) for index in range(count)]
-    try:
-        left = count
-        while left:
-            ready = [done.get()]
-            while True:
-                try:
-                    ready.append(done.get_nowait())
-                except queue.Empty:
-                    break
-            left -= len(ready)
-            yield ready
-    finally:
-        # Normally a no-op; if the caller stopped early, nothing more starts.
-        window.close()
-        for future in futures:
-            future.cancel()
+    started = finished = 0
+    while finished < count:
+        while started < count and window.acquire(started):
+            pool.submit(run, started)
+            started += 1
+        if started == finished:  # nothing in flight
+            if window.closed:
+                yield [(index, NOT_STARTED) for index in range(started, count)]
+                return
+            yield []  # every slot waits to be recorded: let the caller do it
+            continue
+        ready = [done.get()]
+        while True:
+            try:
+                ready.append(done.get_nowait())
+            except queue.Empty:
+                break
+        finished += len(ready)
+        yield ready
