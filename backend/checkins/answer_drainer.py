@@ -34,13 +34,13 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from django.db import transaction
+from django.db import connection, transaction
 
 from backend.incidents.models import Incident
 
 from . import answer_stream
 from .models import Answer, CheckIn, Response
-from .services import answer_listeners, counters_bump
+from .services import answer_batch_listeners, answer_listeners, counters_bump
 
 log = logging.getLogger(__name__)
 
@@ -177,18 +177,60 @@ def record_entries(entries: list[Entry]) -> Outcome:
             )
             outcome.recorded += 1
         if changed:
-            CheckIn.objects.bulk_update(
-                sorted(changed.values(), key=lambda c: c.id),
-                ["status", "note", "answered_at", "answered_via"],
-            )
+            _save_answers(sorted(changed.values(), key=lambda c: c.id))
             Response.objects.bulk_create(history)
             for incident_id, counts in sorted(deltas.items()):
                 counters_bump(incident_id=incident_id, **counts)
         outcome.listened |= set(changed)
-    for checkin_id in sorted(outcome.listened):
-        for listener in answer_listeners:
-            listener(checkin_id)
+    _notify(sorted(outcome.listened))
     return outcome
+
+
+def _notify(checkin_ids: list[int]) -> None:
+    """Run the answer listeners for CHECKIN_IDS: batched where a listener offers it.
+
+    A listener that raises is logged, not retried: the answers are committed, and a batch
+    that could never be acknowledged would be recorded-and-skipped forever.
+    """
+    if not checkin_ids:
+        return
+    for listener in answer_listeners:
+        batched = answer_batch_listeners.get(listener)
+        try:
+            if batched is not None:
+                batched(checkin_ids)
+            else:
+                for checkin_id in checkin_ids:
+                    listener(checkin_id)
+        except Exception:
+            log.exception("answer listener %s failed for %d answers", listener, len(checkin_ids))
+
+
+# One statement for the batch: Django's bulk_update builds a CASE per row and column,
+# which cost more CPU than everything else the drainer does (measured: ~2.5 ms per answer).
+_SAVE_ANSWERS_SQL = """
+UPDATE checkins_checkin AS c
+SET status = v.status, note = v.note, answered_at = v.at, answered_via = v.via
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])
+    AS v(id, status, note, at, via)
+WHERE c.id = v.id
+"""
+
+
+def _save_answers(checkins: list[CheckIn]) -> None:
+    """Store the answer fields of CHECKINS (locked by the caller)."""
+    if connection.vendor != "postgresql":
+        CheckIn.objects.bulk_update(checkins, ["status", "note", "answered_at", "answered_via"])
+        return
+    columns = (
+        [c.id for c in checkins],
+        [c.status for c in checkins],
+        [c.note for c in checkins],
+        [c.answered_at for c in checkins],
+        [c.answered_via for c in checkins],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_ANSWERS_SQL, list(columns))
 
 
 _ROW_FIELDS = (

@@ -38,6 +38,9 @@ ON CONFLICT (incident_id, person_id) DO NOTHING
 # Hooks other apps register to learn of a recorded answer (friend alerts, live views).
 # They run after commit, so a slow listener never delays or undoes an answer.
 answer_listeners: list[Callable[[int], None]] = []
+# A listener's batched equivalent, if it has one: the write-behind drainer records hundreds
+# of answers per commit and calls it once with their check-in ids instead of once each.
+answer_batch_listeners: dict[Callable[[int], None], Callable[[list[int]], None]] = {}
 
 
 def counters_bump(*, incident_id: int, **deltas: int) -> None:

@@ -206,3 +206,34 @@ def test_entries_of_a_dead_drainer_are_claimed(api, drainer, answers_redis, alic
     assert rescuer.drain_once()["recorded"] == 1
     assert _history(alice_checkin) == [("safe", True)]
     assert answers_redis.xpending(stream, GROUP)["pending"] == 0
+
+
+def test_a_batched_listener_is_called_once_per_batch(
+    api, drainer, monkeypatch, alice_checkin, charlie
+):
+    from backend.checkins import services
+
+    calls: list[list[int]] = []
+    listener = services.answer_listeners[0]
+    monkeypatch.setitem(services.answer_batch_listeners, listener, calls.append)
+    charlie_checkin = charlie.checkins.get()
+    _answer(api, alice_checkin, "safe")
+    _answer(api, charlie_checkin, "need_help")
+    assert drainer.drain_once()["recorded"] == 2
+    assert calls == [sorted([alice_checkin.id, charlie_checkin.id])]
+
+
+def test_a_failing_listener_does_not_hold_the_answers_back(
+    api, drainer, answers_redis, monkeypatch, alice_checkin
+):
+    from backend.checkins import services
+
+    def broken(checkin_id: int) -> None:
+        raise RuntimeError("listener down")
+
+    monkeypatch.setattr(services, "answer_listeners", [broken])
+    monkeypatch.setattr("backend.checkins.answer_drainer.answer_listeners", [broken])
+    _answer(api, alice_checkin, "safe")
+    assert drainer.drain_once()["recorded"] == 1
+    assert _history(alice_checkin) == [("safe", True)]
+    assert answers_redis.xlen(answer_stream.keys().stream) == 0
