@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # Rows claimed by one statement (see `_send_chunk`); results are recorded as they come.
 SEND_CHUNK = 32
-# Results are committed once this share of the channel's send window waits for it.
-RECORD_AT = 0.5
 # A final failure of these moves on to the next channel at once.
 FALLBACK_PURPOSES = (Purpose.ASK, Purpose.ESCALATION)
 # Purposes that only make sense while the person has not answered.
@@ -217,8 +215,8 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
     the lease and are sent again. Only the messages in the channel's send window (started,
     not yet recorded: see `SendWindow`) can have reached the person already, so a kill sends
     at most `CHANNELS[name].window()` messages twice, however large the chunk. Results are
-    recorded in whatever batches are ready (one transaction each), so while one batch
-    commits the channel's threads fill the next.
+    committed a window at a time (one transaction each): email one by one, Web Push up to
+    16 at once.
     """
     won = deliveries_claim(delivery_ids=[d.id for d in deliveries])
     claimed = [d for d in deliveries if d.id in won]
@@ -261,12 +259,11 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
                 waiting += [(index, failure) for index in sorted(unrecorded - known)]
                 break
             waiting += ready
-            # Record half a window at a time (a commit per result cost more CPU than the
-            # push), or at once when nothing else is in flight: then the channel can only
-            # go on once these slots come back.
-            if waiting and (
-                len(waiting) >= RECORD_AT * window.size or len(waiting) >= window.held()
-            ):
+            # Commit once every started message has its result: then the channel can only
+            # go on once these slots come back. Committing each batch as it came (or half
+            # a window at a time) cost more CPU in the counters than it saved in waiting
+            # (tests/bench/bench_push_channel.py, msg per CPU-second: ~560 against ~660).
+            if waiting and len(waiting) >= window.held():
                 record()
         record()
         if unrecorded:  # a stream that stopped early: nothing more was sent

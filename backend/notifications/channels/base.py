@@ -141,8 +141,8 @@ def stream_in_threads(
     pool: Executor, count: int, window: SendWindow, send_one: Callable[[int], SendResult]
 ) -> Generator[Ready, None, None]:
     """Run SEND_ONE(index) for 0..COUNT-1 on POOL, each once it has a slot of WINDOW; yield
-    the results as they come: all that are ready at once, so recording batches itself
-    (while the caller commits one batch, the threads fill the next).
+    the results as they come (all that are ready at once); the caller commits them when it
+    sees fit and gives the slots back, and the next items start on the next iteration.
 
     Items are handed to the pool only when a slot is free, so no pool thread ever waits
     for the caller. SEND_ONE runs in a pool thread: it must not touch the database.
