@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from django.db import connection, transaction
+from django.db import OperationalError, close_old_connections, connection, transaction
 
 from backend.incidents.models import Incident
 
@@ -342,6 +342,9 @@ class Drainer:
     def run(self, *, stop: Any, idle_block_ms: int = BLOCK_MS) -> None:
         """Drain until STOP (a threading.Event-like) is set; survive Redis and DB outages."""
         while not stop.is_set():
+            # What Django does around each request: drop a connection the database closed
+            # (a restart) or that is past its age, or every batch after an outage would fail.
+            close_old_connections()
             try:
                 self.announce()
                 done = self.drain_once(block_ms=idle_block_ms)
@@ -349,6 +352,9 @@ class Drainer:
                     log.warning("answers drained with rejections: %s", done)
             except redis.RedisError as exc:
                 log.warning("answers stream unavailable: %s", exc)
+                stop.wait(1)
+            except OperationalError as exc:
+                log.warning("database unavailable, answers kept in the stream: %s", exc)
                 stop.wait(1)
             except Exception:
                 log.exception("answers batch not recorded; will retry")

@@ -114,3 +114,34 @@ def test_every_acknowledged_answer_is_recorded_once_though_the_drainer_is_killed
     print(f"{via_stream} answers recorded through the stream, {kills} drainers killed")
     assert via_stream > 0
     assert kills >= 1
+
+
+def test_answers_are_accepted_while_postgres_is_down_and_recorded_once_it_is_back(stack):
+    tokens = stack.seed(people=30)["others"]
+    url = f"{stack.web.url}/api/answer/"
+    client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    drainer = _drainer(stack.env)
+    try:
+        wait_for(lambda: client.exists(f"{STREAM}:drainer"), timeout=60, what="the drainer")
+        stack.postgres.stop()
+        try:
+            statuses = [
+                requests.post(url, json={"token": t, "status": "safe"}, timeout=30).status_code
+                for t in tokens
+            ]
+            assert statuses == [200] * len(tokens)
+            # The drainer cannot record them yet, and keeps them (and itself) alive.
+            time.sleep(2)
+            assert client.xlen(STREAM) == len(tokens)
+            assert client.exists(f"{STREAM}:drainer")
+        finally:
+            stack.postgres.start()
+        wait_for(lambda: client.xlen(STREAM) == 0, timeout=60, what="the drainer")
+    finally:
+        os.killpg(drainer.pid, signal.SIGTERM)
+        drainer.wait(timeout=30)
+    rows = stack.postgres.query(
+        "SELECT count(*), count(DISTINCT r.checkin_id), count(r.key) FROM checkins_response r "
+        "JOIN checkins_checkin c ON c.id = r.checkin_id WHERE c.status = 'safe'"
+    )
+    assert rows == [(len(tokens), len(tokens), len(tokens))]
