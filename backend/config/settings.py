@@ -293,6 +293,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # backend/common/converters.py: ids in paths are 64-bit, positive.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+    },
     "ENUM_NAME_OVERRIDES": {
         "FriendRequestStatusEnum": "backend.social.models.FriendRequest.Status",
         "CheckInStatusEnum": "backend.checkins.models.CheckIn.Status",

@@ -7,7 +7,7 @@ from . import views
 
 app_name = "console"
 
-incident = "incidents/<int:incident_id>/"
+incident = "incidents/<id:incident_id>/"
 
 urlpatterns = [
     path(
@@ -23,12 +23,12 @@ urlpatterns = [
     path(incident + "edit/", views.incident_edit, name="edit"),
     path(incident + "activate/", views.incident_activate, name="activate"),
     path(
-        incident + "activation/<int:request_id>/approve/",
+        incident + "activation/<id:request_id>/approve/",
         views.activation_approve,
         name="approve",
     ),
     path(
-        incident + "activation/<int:request_id>/withdraw/",
+        incident + "activation/<id:request_id>/withdraw/",
         views.activation_withdraw,
         name="withdraw",
     ),
@@ -36,7 +36,7 @@ urlpatterns = [
     path(incident + "resolve/", views.incident_resolve, name="resolve"),
     path(incident + "updates/", views.update_post, name="update"),
     path(incident + "triage/", views.triage, name="triage"),
-    path(incident + "triage/<int:checkin_id>/", views.triage_update, name="triage-update"),
+    path(incident + "triage/<id:checkin_id>/", views.triage_update, name="triage-update"),
     path(incident + "events/", views.events, name="events"),
     path(incident + "export.csv", views.export_csv, name="export"),
     path("audit/", views.audit_log, name="audit"),

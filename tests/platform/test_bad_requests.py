@@ -48,3 +48,11 @@ def test_unknown_api_paths_answer_in_the_error_shape(api, alice):
     response = api(alice).get("/api/checkins/-1/respond/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("friend_id", ["0", str(2**63), "3390875970607914944561152", "9" * 40])
+def test_ids_too_big_for_the_database_are_404_not_500(api, alice, bob, friend_id):
+    response = api(alice).delete(f"/api/friends/{friend_id}/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert alice.friendships.count() == 1

@@ -26,7 +26,7 @@ PUBLIC_CONSOLE_ROUTES = {
 # Incidents API views that act on the audience (DRF classes with IsOperator).
 OPERATOR_API_SUFFIXES = ("/audience/", "/activate/", "/resolve/", "/deliveries/")
 # A friend may ask a friend to check in: the one thing bob may do with alice's check-in.
-FRIEND_MAY = {"api/checkins/<int:checkin_id>/nudge/"}
+FRIEND_MAY = {"api/checkins/<id:checkin_id>/nudge/"}
 # Django's admin is staff-only and tested by Django; its ids are not people's data here.
 SKIP_PREFIXES = ("admin/",)
 
@@ -73,7 +73,7 @@ def world(alice, bob, charlie, olivia, incident, alice_checkin):
         "place_id": alice.places.get().id,
         "request_id": request.id,
         "incident_id": incident.id,
-        "token": checkin_token(alice_checkin.id),
+        "token": checkin_token(alice_checkin.id, alice_checkin.incident_id),
         "language": "en",
     }
 
@@ -120,10 +120,10 @@ def test_the_walk_finds_every_route_with_someones_id():
     found = {route for route, _ in personal_routes()}
     # A floor, not a list: new routes join the matrix without editing this test.
     assert {
-        "api/checkins/<int:checkin_id>/respond/",
-        "api/me/places/<int:place_id>/",
-        "api/friends/<int:friend_id>/",
-        "checkins/<int:checkin_id>/answer",
+        "api/checkins/<id:checkin_id>/respond/",
+        "api/me/places/<id:place_id>/",
+        "api/friends/<id:friend_id>/",
+        "checkins/<id:checkin_id>/answer",
     } <= found
 
 

@@ -46,8 +46,8 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(schema):
             suppress_health_check=list(HealthCheck),
             database=None,
         )
-        # Ids are positive: "-1" does not match Django's <int:> converter, so the answer is
-        # Django's HTML 404 page (reported: the API wants a JSON 404 handler and minimum: 1).
+        # Ids in paths are 1 to 2**63 - 1 (backend/common/converters.py, and the schema says
+        # so); out-of-range ids are covered by tests/platform/test_bad_requests.py.
         @given(case=operation.as_strategy().filter(positive_ids))
         def run(case) -> None:
             response = case.call(headers={"Authorization": f"Token {token}"})
