@@ -134,6 +134,7 @@ def record_entries(entries: list[Entry]) -> Outcome:
             Response.objects.filter(key__in=[e.key for e in entries]).values_list("key", flat=True)
         )
         changed: dict[int, CheckIn] = {}
+        closed: set[int] = set()
         history: list[Response] = []
         deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for entry in entries:
@@ -151,6 +152,8 @@ def record_entries(entries: list[Entry]) -> Outcome:
                     entry.checkin_id,
                     "no such check-in" if checkin is None else "incident closed",
                 )
+                if checkin is not None:
+                    closed.add(checkin.incident_id)
                 continue
             if checkin.answered_at is not None and entry.at <= checkin.answered_at:
                 outcome.superseded += 1
@@ -182,6 +185,8 @@ def record_entries(entries: list[Entry]) -> Outcome:
             for incident_id, counts in sorted(deltas.items()):
                 counters_bump(incident_id=incident_id, **counts)
         outcome.listened |= set(changed)
+    for incident_id in closed:  # answers to it must take the synchronous path, which refuses
+        answer_stream.incident_closed(incident_id)
     _notify(sorted(outcome.listened))
     return outcome
 

@@ -20,6 +20,7 @@ check-in is kept in a hash that the person's and their friends' views overlay
 (`pending_answers`), so an answer shows at once on every page, not within a second.
 """
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -32,10 +33,11 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
-# XADD only if a drainer announced itself recently, and remember the answer as pending.
-# One round trip; Redis runs the script atomically, so the stream and the hash agree.
+# XADD only if a drainer announced itself recently and the incident is known to be active,
+# and remember the answer as pending. One round trip; Redis runs the script atomically, so
+# the stream and the hash agree.
 _ENQUEUE = """
-if redis.call('EXISTS', KEYS[3]) == 0 then
+if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[8]) == 0 then
   return false
 end
 local id = redis.call('XADD', KEYS[1], '*',
@@ -55,6 +57,7 @@ class Keys:
     pending: str
     alive: str
     lock: str
+    active: str
 
 
 def keys() -> Keys:
@@ -66,7 +69,11 @@ def keys() -> Keys:
     name = str(settings.DATABASES["default"]["NAME"])
     base = f"answers:{name}"
     return Keys(
-        stream=base, pending=f"{base}:pending", alive=f"{base}:drainer", lock=f"{base}:lock"
+        stream=base,
+        pending=f"{base}:pending",
+        alive=f"{base}:drainer",
+        lock=f"{base}:lock",
+        active=f"{base}:active-incidents",
     )
 
 
@@ -116,14 +123,21 @@ class PendingAnswer:
         return cls(key=key, status=status, note=note, at=datetime.fromisoformat(at))
 
 
-def answer_enqueue(*, checkin_id: int, status: str, note: str, via: str) -> PendingAnswer | None:
-    """Append a validated answer to the stream; None if it must be recorded synchronously."""
+def answer_enqueue(
+    *, checkin_id: int, incident_id: int, status: str, note: str, via: str
+) -> PendingAnswer | None:
+    """Append a validated answer to the stream; None if it must be recorded synchronously.
+
+    It must whenever no drainer is alive, Redis is unreachable, or the incident is not in
+    the set of incidents seen active (`incident_seen_active`): a closed incident's answer is
+    then refused by the synchronous path at once, never accepted and dropped later.
+    """
     pending = PendingAnswer(key=uuid.uuid4().hex, status=status, note=note, at=timezone.now())
     k = keys()
     try:
         _, enqueue = _connection()
         entry = enqueue(
-            keys=[k.stream, k.pending, k.alive],
+            keys=[k.stream, k.pending, k.alive, k.active],
             args=[
                 pending.key,
                 checkin_id,
@@ -132,12 +146,29 @@ def answer_enqueue(*, checkin_id: int, status: str, note: str, via: str) -> Pend
                 via,
                 pending.at.isoformat(),
                 pending.encode(),
+                incident_id,
             ],
         )
     except redis.RedisError as exc:
         log.warning("answers write-behind unavailable, recording synchronously: %s", exc)
         return None
     return pending if entry else None
+
+
+def incident_seen_active(incident_id: int) -> None:
+    """Let answers to INCIDENT_ID take the stream: the synchronous path just found it active."""
+    with contextlib.suppress(redis.RedisError):
+        client().sadd(keys().active, incident_id)
+
+
+def incident_closed(incident_id: int) -> None:
+    """Send answers to INCIDENT_ID back to the synchronous path, which refuses them (409).
+
+    Called when it is resolved, and by the drainer when it rejects an answer to it (so a
+    resolution whose call here failed, or raced an answer, heals itself).
+    """
+    with contextlib.suppress(redis.RedisError):
+        client().srem(keys().active, incident_id)
 
 
 def pending_answers(checkin_ids: list[int]) -> dict[int, PendingAnswer]:

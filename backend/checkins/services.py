@@ -12,9 +12,9 @@ from django.utils import timezone
 from backend.common.errors import Conflict, NotFound, ServiceError
 from backend.incidents.models import Incident
 
-from .answer_stream import answer_enqueue
+from .answer_stream import answer_enqueue, incident_seen_active
 from .models import Answer, CheckIn, IncidentCounter, Response
-from .tokens import checkin_id_from_token
+from .tokens import token_claims
 
 COUNTER_FIELDS = ("targeted", "delivered", "safe", "need_help", "not_in_area")
 # After inserting this many check-ins at once, refresh the planner's statistics: until
@@ -165,15 +165,28 @@ def checkin_respond_with_token(*, token: str, status: str, note: str = "", via: 
     write-behind stream (see answer_stream.py) and the returned check-in is the accepted
     answer, not a row read back; otherwise it is recorded here and now.
     """
-    checkin_id = checkin_id_from_token(token)
-    if checkin_id is None:
+    claims = token_claims(token)
+    if claims is None:
         raise NotFound("This link is not valid.", code="invalid_token")
     note = _clean_answer(status, note)
-    pending = answer_enqueue(checkin_id=checkin_id, status=status, note=note, via=via)
+    pending = answer_enqueue(
+        checkin_id=claims.checkin_id,
+        incident_id=claims.incident_id,
+        status=status,
+        note=note,
+        via=via,
+    )
     if pending is None:
-        return checkin_respond(checkin_id=checkin_id, status=status, note=note, via=via)
+        checkin = checkin_respond(checkin_id=claims.checkin_id, status=status, note=note, via=via)
+        incident_seen_active(claims.incident_id)  # it was: answers may take the stream now
+        return checkin
     return CheckIn(
-        id=checkin_id, status=status, note=note, answered_at=pending.at, answered_via=via
+        id=claims.checkin_id,
+        incident_id=claims.incident_id,
+        status=status,
+        note=note,
+        answered_at=pending.at,
+        answered_via=via,
     )
 
 
@@ -186,9 +199,13 @@ def checkin_answer(*, checkin: CheckIn, status: str, note: str = "", via: str) -
         raise Conflict("This incident is closed; answers are no longer accepted.", code="closed")
     if checkin.status == status and checkin.note == note:
         return checkin
-    pending = answer_enqueue(checkin_id=checkin.id, status=status, note=note, via=via)
+    pending = answer_enqueue(
+        checkin_id=checkin.id, incident_id=checkin.incident_id, status=status, note=note, via=via
+    )
     if pending is None:
-        return checkin_respond(checkin_id=checkin.id, status=status, note=note, via=via)
+        checkin = checkin_respond(checkin_id=checkin.id, status=status, note=note, via=via)
+        incident_seen_active(checkin.incident_id)
+        return checkin
     checkin.status, checkin.note, checkin.answered_at, checkin.answered_via = (
         status,
         note,

@@ -1,11 +1,13 @@
 """Signed one-tap tokens: scoped to one check-in, short enough for an SMS.
 
-A token is "<check-in id in hex>.<128-bit HMAC>". It carries no expiry of its own: it stops
-working when the incident is resolved, which `checkin_from_token` checks on every use.
+A token is "<check-in id>.<incident id>.<128-bit HMAC of both>" (ids in hex). It carries no
+expiry of its own: it stops working when the incident is resolved, which every use checks.
+The incident id lets the answers write-behind refuse a closed incident without a query.
 """
 
 import base64
 import hmac
+from typing import NamedTuple
 
 from django.conf import settings
 from django.urls import reverse
@@ -14,27 +16,41 @@ from django.utils.crypto import salted_hmac
 _SALT = "safe-and-sound.checkin-token"
 
 
-def _mac(checkin_id: int) -> str:
-    digest = salted_hmac(_SALT, f"checkin:{checkin_id}", algorithm="sha256").digest()
+class TokenClaims(NamedTuple):
+    checkin_id: int
+    incident_id: int
+
+
+def _mac(checkin_id: int, incident_id: int) -> str:
+    value = f"checkin:{checkin_id}:{incident_id}"
+    digest = salted_hmac(_SALT, value, algorithm="sha256").digest()
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
 
-def checkin_token(checkin_id: int) -> str:
-    return f"{checkin_id:x}.{_mac(checkin_id)}"
+def checkin_token(checkin_id: int, incident_id: int) -> str:
+    return f"{checkin_id:x}.{incident_id:x}.{_mac(checkin_id, incident_id)}"
+
+
+def token_claims(token: str) -> TokenClaims | None:
+    """The check-in and incident the token was made for; None if malformed or tampered."""
+    if not isinstance(token, str) or len(token) > 64 or token.count(".") != 2:
+        return None
+    raw_checkin, raw_incident, mac = token.split(".")
+    try:
+        checkin_id, incident_id = int(raw_checkin, 16), int(raw_incident, 16)
+    except ValueError:
+        return None
+    if not (0 < checkin_id < 2**63 and 0 < incident_id < 2**63):
+        return None
+    if not hmac.compare_digest(mac, _mac(checkin_id, incident_id)):
+        return None
+    return TokenClaims(checkin_id, incident_id)
 
 
 def checkin_id_from_token(token: str) -> int | None:
     """The check-in id the token was made for, or None if it is malformed or tampered."""
-    if not isinstance(token, str) or len(token) > 64 or token.count(".") != 1:
-        return None
-    raw_id, mac = token.split(".")
-    try:
-        checkin_id = int(raw_id, 16)
-    except ValueError:
-        return None
-    if checkin_id <= 0 or checkin_id >= 2**63:
-        return None
-    return checkin_id if hmac.compare_digest(mac, _mac(checkin_id)) else None
+    claims = token_claims(token)
+    return claims.checkin_id if claims else None
 
 
 def one_tap_url(token: str) -> str:

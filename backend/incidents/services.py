@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backend.accounts.models import User
+from backend.checkins.answer_stream import incident_closed, incident_seen_active
 from backend.common.errors import Conflict, Forbidden, NotFound, ServiceError
 from backend.geo.errors import GeoError
 from backend.geo.regions import CompiledRegion, compile_circle, compile_geojson
@@ -155,6 +156,8 @@ def incident_activate(*, actor: User, incident_id: int) -> Incident:
             activated_at=timezone.now(),
         )
         audit(actor=actor, action="activate", incident=incident)
+        # Answers to it may take the write-behind stream (backend/checkins/answer_stream.py).
+        transaction.on_commit(lambda: incident_seen_active(incident_id))
         transaction.on_commit(lambda: fanout_incident.delay(incident_id))
     return incident
 
@@ -172,6 +175,8 @@ def incident_resolve(*, actor: User, incident_id: int) -> Incident:
             resolved_at=timezone.now(),
         )
         audit(actor=actor, action="resolve", incident=incident)
+        # Answers sent from now on are refused at once, not accepted into the write-behind.
+        transaction.on_commit(lambda: incident_closed(incident_id))
     return incident
 
 

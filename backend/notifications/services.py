@@ -102,7 +102,7 @@ def checkin_ids_in_batches(*, incident_id: int, size: int) -> Iterator[list[int]
 
 
 def message_for(checkin: CheckIn, *, purpose: str, sender_name: str = "", seq: int = 0) -> Message:
-    token = checkin_token(checkin.id)
+    token = checkin_token(checkin.id, checkin.incident_id)
     return Message(
         checkin_id=checkin.id,
         incident_title=checkin.incident.title,

@@ -197,7 +197,7 @@ def signout(request: HttpRequest) -> HttpResponse:
 def _active_checkins(person: User) -> list[CheckIn]:
     checkins = list(checkins_of(person=person).filter(incident__status=Incident.Status.ACTIVE))
     for checkin in checkins:
-        checkin.token = checkin_token(checkin.id)  # type: ignore[attr-defined]
+        checkin.token = checkin_token(checkin.id, checkin.incident_id)  # type: ignore[attr-defined]
     return checkins
 
 
@@ -269,7 +269,7 @@ def incident(request: HttpRequest, incident_id: int) -> HttpResponse:
     context["mine"] = CheckIn.objects.filter(incident=context["incident"], person=person).first()
     context["updates"] = context["incident"].updates.all()  # the console's, newest first
     if context["mine"] is not None:
-        context["mine"].token = checkin_token(context["mine"].id)
+        context["mine"].token = checkin_token(context["mine"].id, context["mine"].incident_id)
     context["answers"] = Answer.choices
     return render(request, "pwa/incident.html", context)
 

@@ -602,7 +602,9 @@ def b3(world: World) -> None:
     per_step = min(len(ids) // (2 * len(RAMP)), 50_000)
     tokens = VAR / "tokens.txt"
     with tokens.open("w") as out:
-        out.writelines(checkin_token(cid) + "\n" for cid in ids[: per_step * 2 * len(RAMP)])
+        out.writelines(
+            checkin_token(cid, world.incident_id) + "\n" for cid in ids[: per_step * 2 * len(RAMP)]
+        )
     count_sql = (
         "SELECT count(*) FROM checkins_checkin WHERE incident_id = %s AND answered_via = 'push'"
     )

@@ -37,7 +37,7 @@ def test_every_page_has_no_accessibility_violation(new_context, language, locale
         "/offline",
         f"/friends/invite/{invite_token(person=bob)}",
         f"/signin/link/{magic_link_token(person=alice)}",
-        f"/r/{checkin_token(bob_checkin.id)}",
+        f"/r/{checkin_token(bob_checkin.id, bob_checkin.incident_id)}",
         "/signin/link/not-a-token",
     ]
     found = {}

@@ -45,15 +45,17 @@ def answers_redis(settings, redis_server):
 
 
 @pytest.fixture
-def drainer(answers_redis) -> Drainer:
-    """A drainer that announced itself, so the web enqueues; the test drains by hand."""
+def drainer(answers_redis, incident) -> Drainer:
+    """A drainer that announced itself and an incident seen active, so the web enqueues;
+    the test drains by hand."""
     drainer = Drainer(name="test")
     drainer.announce()
+    answer_stream.incident_seen_active(incident.id)
     return drainer
 
 
 def _answer(api, checkin, status, **extra):
-    body = {"token": checkin_token(checkin.id), "status": status, **extra}
+    body = {"token": checkin_token(checkin.id, checkin.incident_id), "status": status, **extra}
     return api(None).post("/api/answer/", body, format="json")
 
 
@@ -66,6 +68,28 @@ def test_without_a_live_drainer_the_answer_is_recorded_at_once(api, answers_redi
     assert _answer(api, alice_checkin, "safe").status_code == 200
     assert _history(alice_checkin) == [("safe", False)]
     assert answers_redis.xlen(answer_stream.keys().stream) == 0
+
+
+def test_the_first_answer_to_an_incident_is_recorded_at_once_then_the_stream_takes_over(
+    api, answers_redis, alice_checkin, charlie, incident
+):
+    Drainer(name="test").announce()
+    assert _answer(api, alice_checkin, "safe").status_code == 200
+    assert _history(alice_checkin) == [("safe", False)]  # not yet known to be active
+    assert _answer(api, charlie.checkins.get(), "safe").status_code == 200
+    assert answers_redis.xlen(answer_stream.keys().stream) == 1
+
+
+def test_after_resolution_answers_are_refused_at_once_not_accepted_and_dropped(
+    api, drainer, answers_redis, olivia, alice_checkin, incident, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api(olivia).post(f"/api/incidents/{incident.id}/resolve/").status_code == 200
+    response = _answer(api, alice_checkin, "safe")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "closed"
+    assert answers_redis.xlen(answer_stream.keys().stream) == 0
+    assert _history(alice_checkin) == []
 
 
 def test_with_redis_unreachable_the_answer_is_recorded_at_once(api, settings, alice_checkin):
@@ -140,6 +164,9 @@ def test_answers_to_a_closed_incident_are_rejected_and_acknowledged(
     assert _history(alice_checkin) == []
     assert incident_stats(incident_id=incident.id)["safe"] == 0
     assert answers_redis.xlen(answer_stream.keys().stream) == 0
+    # The resolution raced the answer: later answers take the synchronous path, which refuses.
+    assert _answer(api, alice_checkin, "safe").status_code == 409
+    assert answers_redis.xlen(answer_stream.keys().stream) == 0
 
 
 @pytest.mark.parametrize(
@@ -155,7 +182,7 @@ def test_answers_to_a_closed_incident_are_rejected_and_acknowledged(
 def test_bad_input_is_refused_and_never_enqueued(
     api, drainer, answers_redis, alice_checkin, token, body, status
 ):
-    real = checkin_token(alice_checkin.id)
+    real = checkin_token(alice_checkin.id, alice_checkin.incident_id)
     token = {"valid": real, "tampered": real[:-2] + ("AA" if real[-2:] != "AA" else "BB")}.get(
         token, token
     )
@@ -176,7 +203,7 @@ def test_the_person_and_friends_see_a_pending_answer_at_once(
     theirs = api(bob).get(f"/api/incidents/{incident.id}/friends/").json()
     assert [(r["name"], r["status"]) for r in theirs] == [("Alice", "need_help")]
     # The one-tap page shows it too, and tapping the same answer again changes nothing.
-    token = checkin_token(alice_checkin.id)
+    token = checkin_token(alice_checkin.id, alice_checkin.incident_id)
     assert "Trapped" in api(None).get(f"/r/{token}").content.decode()
     drainer.drain_once()
     assert api(alice).get("/api/me/checkins/").json()[0]["status"] == "need_help"

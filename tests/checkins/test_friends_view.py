@@ -7,7 +7,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_friend_sees_the_answer_in_the_incident(api, client, alice, bob, alice_checkin, incident):
-    client.post(f"/r/{checkin_token(alice_checkin.id)}", {"status": "safe", "note": "Home"})
+    client.post(
+        f"/r/{checkin_token(alice_checkin.id, alice_checkin.incident_id)}",
+        {"status": "safe", "note": "Home"},
+    )
     body = api(bob).get(f"/api/incidents/{incident.id}/friends/").json()
     assert body == [
         {

@@ -1,13 +1,13 @@
 import pytest
 
 from backend.checkins.models import Response
-from backend.checkins.tokens import checkin_id_from_token, checkin_token
+from backend.checkins.tokens import checkin_id_from_token, checkin_token, token_claims
 
 pytestmark = pytest.mark.django_db
 
 
 def test_get_shows_the_three_buttons_and_records_nothing(client, alice_checkin):
-    page = client.get(f"/r/{checkin_token(alice_checkin.id)}")
+    page = client.get(f"/r/{checkin_token(alice_checkin.id, alice_checkin.incident_id)}")
     assert page.status_code == 200
     html = page.content.decode()
     for value in ("safe", "need_help", "not_in_area"):
@@ -17,7 +17,10 @@ def test_get_shows_the_three_buttons_and_records_nothing(client, alice_checkin):
 
 
 def test_post_records_the_answer(client, alice_checkin):
-    page = client.post(f"/r/{checkin_token(alice_checkin.id)}", {"status": "safe", "note": "ok"})
+    page = client.post(
+        f"/r/{checkin_token(alice_checkin.id, alice_checkin.incident_id)}",
+        {"status": "safe", "note": "ok"},
+    )
     assert page.status_code == 200
     assert "recorded" in page.content.decode()
     alice_checkin.refresh_from_db()
@@ -28,7 +31,7 @@ def test_post_records_the_answer(client, alice_checkin):
 def test_the_page_speaks_the_persons_language(client, alice, alice_checkin):
     alice.language = "fr"
     alice.save()
-    page = client.get(f"/r/{checkin_token(alice_checkin.id)}")
+    page = client.get(f"/r/{checkin_token(alice_checkin.id, alice_checkin.incident_id)}")
     assert 'lang="fr"' in page.content.decode()
     assert "Êtes-vous en sécurité" in page.content.decode()
 
@@ -44,7 +47,7 @@ def test_the_page_speaks_the_persons_language(client, alice, alice_checkin):
     ],
 )
 def test_bad_tokens_get_a_clear_404_and_record_nothing(client, alice_checkin, mangle):
-    token = mangle(checkin_token(alice_checkin.id))
+    token = mangle(checkin_token(alice_checkin.id, alice_checkin.incident_id))
     for method in (client.get, client.post):
         page = method(f"/r/{token}", *([{"status": "safe"}] if method == client.post else []))
         assert page.status_code == 404
@@ -56,19 +59,24 @@ def test_a_token_stops_working_when_the_incident_is_resolved(client, olivia, ali
     from backend.incidents.services import incident_resolve
 
     incident_resolve(actor=olivia, incident_id=alice_checkin.incident_id)
-    page = client.post(f"/r/{checkin_token(alice_checkin.id)}", {"status": "safe"})
+    page = client.post(
+        f"/r/{checkin_token(alice_checkin.id, alice_checkin.incident_id)}", {"status": "safe"}
+    )
     assert page.status_code == 409
     assert not Response.objects.exists()
 
 
 def test_an_unknown_answer_is_refused(client, alice_checkin):
-    page = client.post(f"/r/{checkin_token(alice_checkin.id)}", {"status": "dancing"})
+    page = client.post(
+        f"/r/{checkin_token(alice_checkin.id, alice_checkin.incident_id)}", {"status": "dancing"}
+    )
     assert page.status_code == 400
     alice_checkin.refresh_from_db()
     assert alice_checkin.status == "pending"
 
 
 def test_tokens_round_trip_and_are_short_enough_for_sms():
-    token = checkin_token(123456789)
+    token = checkin_token(123456789, 4321)
     assert checkin_id_from_token(token) == 123456789
-    assert len(token) <= 32
+    assert token_claims(token) == (123456789, 4321)
+    assert len(token) <= 40  # of a text's 160 characters

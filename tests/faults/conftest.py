@@ -34,8 +34,8 @@ incident = incident_create(creator=olivia, title="Fault", regions=[{"geometry": 
 Incident.objects.filter(id=incident.id).update(status=Incident.Status.ACTIVE)
 checkins_create_for_incident(incident_id=incident.id)
 print("SEED" + json.dumps({
-    "alice": checkin_token(alice.checkins.get().id),
-    "others": [checkin_token(c.id) for c in incident.checkins.exclude(person=alice)],
+    "alice": checkin_token(alice.checkins.get().id, incident.id),
+    "others": [checkin_token(c.id, incident.id) for c in incident.checkins.exclude(person=alice)],
 }))
 """
 

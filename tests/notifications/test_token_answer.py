@@ -10,7 +10,11 @@ pytestmark = pytest.mark.django_db
 def test_the_token_answers_the_checkin_without_signing_in(client, alice_checkin):
     response = client.post(
         "/api/answer/",
-        {"token": checkin_token(alice_checkin.id), "status": "safe", "note": "at home"},
+        {
+            "token": checkin_token(alice_checkin.id, alice_checkin.incident_id),
+            "status": "safe",
+            "note": "at home",
+        },
         content_type="application/json",
     )
 
@@ -30,7 +34,10 @@ def test_csrf_is_not_required(alice_checkin):
     client = Client(enforce_csrf_checks=True)
     response = client.post(
         "/api/answer/",
-        {"token": checkin_token(alice_checkin.id), "status": "need_help"},
+        {
+            "token": checkin_token(alice_checkin.id, alice_checkin.incident_id),
+            "status": "need_help",
+        },
         content_type="application/json",
     )
 

@@ -167,6 +167,7 @@ def test_a_long_note_on_a_one_tap_answer_is_cut_not_crashing(alice_checkin):
     from backend.checkins.tokens import checkin_token
 
     response = Client().post(
-        f"/r/{checkin_token(alice_checkin.id)}", {"status": "safe", "note": "x" * 1_000_000}
+        f"/r/{checkin_token(alice_checkin.id, alice_checkin.incident_id)}",
+        {"status": "safe", "note": "x" * 1_000_000},
     )
     assert response.status_code in (200, 400, 413)

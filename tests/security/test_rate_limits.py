@@ -56,7 +56,7 @@ def test_sign_up_is_limited_and_refused_sign_ups_create_nobody(tight):
 @pytest.mark.django_db
 def test_one_tap_posts_are_limited_but_showing_the_page_is_not(tight, alice_checkin):
     client = Client()
-    url = f"/r/{checkin_token(alice_checkin.id)}"
+    url = f"/r/{checkin_token(alice_checkin.id, alice_checkin.incident_id)}"
     for _ in range(4):
         assert client.post(url, {"status": "safe"}).status_code == 200
     assert_429(client.post(url, {"status": "safe"}))

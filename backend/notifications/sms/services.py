@@ -172,7 +172,11 @@ def sms_receive(*, sender: str, text: str) -> Inbound:
     checkin = selectors.open_checkin_of(person=person)
     answer = answer_for(text)
     if answer is None:
-        link = one_tap_url(checkin_token(checkin.id)) if checkin is not None else None
+        link = (
+            one_tap_url(checkin_token(checkin.id, checkin.incident_id))
+            if checkin is not None
+            else None
+        )
         _reply(number, texts.help_text(language=person.language, link=link))
         return Inbound("not_understood", checkin.id if checkin else None)
     if checkin is not None:
