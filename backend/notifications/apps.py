@@ -13,13 +13,14 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from backend.checkins.services import answer_listeners
+        from backend.checkins.services import answer_batch_listeners, answer_listeners
 
-        from .services import answer_recorded
+        from .services import answer_recorded, answers_recorded
         from .webpush import VapidSigner
 
         if answer_recorded not in answer_listeners:
             answer_listeners.append(answer_recorded)
+        answer_batch_listeners[answer_recorded] = answers_recorded
         private_key = getattr(settings, "VAPID_PRIVATE_KEY", "")
         if private_key:
             # A bad key must stop the start, not surface as failed pushes at the worst time.

@@ -588,6 +588,37 @@ def answer_recorded(checkin_id: int) -> None:
         log.exception("could not queue friend alerts for check-in %s", checkin_id)
 
 
+# The batched equivalent for the answers drainer: the latest answer of each check-in.
+CREATE_FRIEND_ALERTS_FOR_BATCH_SQL = """
+INSERT INTO notifications_friendalert (recipient_id, response_id, status, channel, created_at)
+SELECT f.friend_id, r.id, 'pending', '', %s
+FROM checkins_response r
+JOIN checkins_checkin c ON c.id = r.checkin_id
+JOIN social_friendship f ON f.person_id = c.person_id
+JOIN accounts_user u ON u.id = f.friend_id AND u.is_active AND u.friend_alerts
+WHERE r.id IN (
+    SELECT MAX(id) FROM checkins_response WHERE checkin_id IN ({ids}) GROUP BY checkin_id
+)
+ON CONFLICT (recipient_id, response_id) DO NOTHING
+"""
+
+
+def answers_recorded(checkin_ids: list[int]) -> None:
+    """`answer_recorded` for a batch of answers (the drainer's), in two statements.
+
+    Per answer it cost the drainer ~2 ms of CPU, more than recording the answers themselves.
+    Raises on failure: the drainer logs it.
+    """
+    if not checkin_ids:
+        return
+    with transaction.atomic():
+        Reminder.objects.filter(checkin_id__in=checkin_ids).delete()
+        sql = CREATE_FRIEND_ALERTS_FOR_BATCH_SQL.format(ids=", ".join(["%s"] * len(checkin_ids)))
+        with connection.cursor() as cursor:
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            cursor.execute(sql, [now, *checkin_ids])
+
+
 def _answer_recorded(checkin_id: int) -> None:
     Reminder.objects.filter(checkin_id=checkin_id).delete()
     latest = (

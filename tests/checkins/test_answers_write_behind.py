@@ -264,3 +264,21 @@ def test_a_failing_listener_does_not_hold_the_answers_back(
     assert drainer.drain_once()["recorded"] == 1
     assert _history(alice_checkin) == [("safe", True)]
     assert answers_redis.xlen(answer_stream.keys().stream) == 0
+
+
+def test_a_drained_batch_stops_reminders_and_alerts_each_friend_once(
+    api, drainer, alice, bob, charlie, alice_checkin, incident
+):
+    from backend.notifications.models import Reminder
+    from backend.notifications.services import reminders_schedule
+
+    charlie_checkin = charlie.checkins.get()
+    reminders_schedule(incident_id=incident.id)
+    _answer(api, alice_checkin, "need_help")
+    _answer(api, alice_checkin, "safe")
+    _answer(api, charlie_checkin, "safe")
+    assert drainer.drain_once()["recorded"] == 3
+    assert not Reminder.objects.filter(checkin__in=[alice_checkin, charlie_checkin]).exists()
+    # Bob is alice's friend (charlie has none): one alert, for her latest answer.
+    [alert] = FriendAlert.objects.all()
+    assert (alert.recipient, alert.response.status) == (bob, "safe")
