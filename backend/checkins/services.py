@@ -74,12 +74,15 @@ def checkins_create_for_incident(*, incident_id: int) -> int:
             cursor.execute(CREATE_CHECKINS_SQL, [timezone.now(), incident_id])
             created = max(cursor.rowcount, 0)
         counters_bump(incident_id=incident_id, targeted=created)
+        if created >= ANALYZE_AFTER_ROWS and connection.vendor == "postgresql":
+            # In the same transaction (ANALYZE counts its own transaction's rows): the new
+            # statistics commit with the rows, so no reader ever plans with the old ones,
+            # even if the worker dies right after the commit (a redelivered task creates 0).
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE checkins_checkin")
         Incident.objects.filter(id=incident_id, fanout_done_at__isnull=True).update(
             fanout_done_at=timezone.now()
         )
-    if created >= ANALYZE_AFTER_ROWS and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE checkins_checkin")
     return created
 
 
