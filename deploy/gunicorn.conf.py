@@ -16,7 +16,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then to bound slow memory growth.
-max_requests = 2000
+# Restart a worker after this many requests (a guard against leaks). At 2,000 a busy worker
+# restarted every few seconds, which halved the bare endpoint's rate in `make bench` B3.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
 max_requests_jitter = 200
 # Trust X-Forwarded-* only from the reverse proxy (nginx on the same host by default).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
