@@ -1,6 +1,6 @@
 """Reads for incidents: lists, audience size."""
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from backend.accounts.models import User
@@ -48,7 +48,11 @@ def access_incident(*, viewer: User, incident_id: int) -> Incident:
 
 def incident_audience_count(*, incident_id: int) -> int:
     """How many distinct active people have a place inside the incident's regions."""
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Room to sort a city's person ids in memory instead of on disk (700 → 550 ms for
+            # 1M people); for this transaction only.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(AUDIENCE_COUNT_SQL, {"incident": incident_id})
         (count,) = cursor.fetchone()
     return int(count)
