@@ -25,11 +25,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import redis
 from django.conf import settings
 from django.utils import timezone
+
+from backend.common.redis_script import LazyScript
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,6 @@ local id = redis.call('XADD', KEYS[1], '*',
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[7])
 return id
 """
-
-_client: redis.Redis | None = None
-_enqueue_script: Any = None
 
 
 @dataclass(frozen=True)
@@ -84,27 +82,18 @@ def new_client(*, timeout: float) -> redis.Redis:
     )
 
 
+# Short timeouts: an unreachable Redis must cost the answer little before it falls back to
+# PostgreSQL.
+_enqueue = LazyScript(_ENQUEUE, lambda: new_client(timeout=0.5))
+
+
 def client() -> redis.Redis:
-    return _connection()[0]
-
-
-def _connection() -> tuple[redis.Redis, Any]:
-    global _client, _enqueue_script
-    connection, script = _client, _enqueue_script
-    if connection is None or script is None:
-        # Short timeouts: an unreachable Redis must cost the answer little before it falls
-        # back to PostgreSQL.
-        connection = new_client(timeout=0.5)
-        script = connection.register_script(_ENQUEUE)
-        # Script first: a thread that sees the client must also see its script.
-        _enqueue_script, _client = script, connection
-    return connection, script
+    return _enqueue.get()[0]
 
 
 def reset_client() -> None:
     """Forget the connection (tests point settings at another server)."""
-    global _client, _enqueue_script
-    _client = _enqueue_script = None
+    _enqueue.reset()
 
 
 @dataclass(frozen=True)
@@ -135,7 +124,7 @@ def answer_enqueue(
     pending = PendingAnswer(key=uuid.uuid4().hex, status=status, note=note, at=timezone.now())
     k = keys()
     try:
-        _, enqueue = _connection()
+        _, enqueue = _enqueue.get()
         entry = enqueue(
             keys=[k.stream, k.pending, k.alive, k.active],
             args=[

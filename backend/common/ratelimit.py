@@ -20,6 +20,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 
 from .errors import TooManyRequests, error_body
+from .redis_script import LazyScript
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,13 @@ end
 return {count, ttl}
 """
 
-_client: redis.Redis | None = None
-_script: Any = None
+
+def _connect() -> redis.Redis:
+    url = getattr(settings, "SAFE_RATE_LIMIT_REDIS_URL", "") or settings.REDIS_URL
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+_hit = LazyScript(_HIT, _connect)
 
 
 class RateLimited(TooManyRequests):
@@ -47,22 +53,9 @@ class RateLimited(TooManyRequests):
         )
 
 
-def _redis() -> tuple[redis.Redis, Any]:
-    global _client, _script
-    client, script = _client, _script
-    if client is None or script is None:
-        url = getattr(settings, "SAFE_RATE_LIMIT_REDIS_URL", "") or settings.REDIS_URL
-        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        script = client.register_script(_HIT)
-        # Script first: another thread that sees the client must also see its script.
-        _script, _client = script, client
-    return client, script
-
-
 def reset_client() -> None:
     """Forget the Redis connection (tests point settings at another server)."""
-    global _client, _script
-    _client = _script = None
+    _hit.reset()
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -82,7 +75,7 @@ def rate_limit_hit(*, scope: str, key: str) -> None:
     limit, window = limits[scope]
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]  # no addresses stored in Redis
     try:
-        client, script = _redis()
+        client, script = _hit.get()
         count, ttl = script(keys=[f"rl:{scope}:{digest}"], args=[window], client=client)
     except redis.RedisError as exc:
         log.warning("rate limit %s not checked: %s", scope, exc)
