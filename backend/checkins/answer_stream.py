@@ -54,7 +54,6 @@ class Keys:
     stream: str
     pending: str
     alive: str
-    lock: str
     active: str
 
 
@@ -70,7 +69,6 @@ def keys() -> Keys:
         stream=base,
         pending=f"{base}:pending",
         alive=f"{base}:drainer",
-        lock=f"{base}:lock",
         active=f"{base}:active-incidents",
     )
 

@@ -164,51 +164,37 @@ def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -
 def checkin_respond_with_token(*, token: str, status: str, note: str = "", via: str) -> CheckIn:
     """Answer with a one-tap token; a malformed or tampered token is simply not found.
 
-    The peak path (a notification's action): when a drainer is alive the answer goes to the
-    write-behind stream (see answer_stream.py) and the returned check-in is the accepted
-    answer, not a row read back; otherwise it is recorded here and now.
+    The peak path (a notification's action): no check-in is read (see `_answer`).
     """
     claims = token_claims(token)
     if claims is None:
         raise NotFound("This link is not valid.", code="invalid_token")
-    note = _clean_answer(status, note)
-    pending = answer_enqueue(
-        checkin_id=claims.checkin_id,
-        incident_id=claims.incident_id,
-        status=status,
-        note=note,
-        via=via,
-    )
-    if pending is None:
-        checkin = checkin_respond(checkin_id=claims.checkin_id, status=status, note=note, via=via)
-        incident_seen_active(claims.incident_id)  # it was: answers may take the stream now
-        return checkin
-    return CheckIn(
-        id=claims.checkin_id,
-        incident_id=claims.incident_id,
-        status=status,
-        note=note,
-        answered_at=pending.at,
-        answered_via=via,
-    )
+    checkin = CheckIn(id=claims.checkin_id, incident_id=claims.incident_id)
+    return _answer(checkin, status=status, note=_clean_answer(status, note), via=via)
 
 
 def checkin_answer(*, checkin: CheckIn, status: str, note: str = "", via: str) -> CheckIn:
-    """Answer CHECKIN, already read with its incident (the one-tap page): through the stream
-    when a drainer is alive, else synchronously. A closed incident is refused here, at once.
-    """
+    """Answer CHECKIN, already read with its incident (the one-tap page). A closed incident
+    is refused here, at once; repeating the current answer changes nothing."""
     note = _clean_answer(status, note)
     if checkin.incident.status != Incident.Status.ACTIVE:
         raise Conflict("This incident is closed; answers are no longer accepted.", code="closed")
     if checkin.status == status and checkin.note == note:
         return checkin
+    return _answer(checkin, status=status, note=note, via=via)
+
+
+def _answer(checkin: CheckIn, *, status: str, note: str, via: str) -> CheckIn:
+    """Through the write-behind stream when it takes the answer (answer_stream.py): CHECKIN
+    comes back carrying the accepted answer, not a row read back. Otherwise recorded here
+    and now, and the incident, found active, may take the stream from then on."""
     pending = answer_enqueue(
         checkin_id=checkin.id, incident_id=checkin.incident_id, status=status, note=note, via=via
     )
     if pending is None:
-        checkin = checkin_respond(checkin_id=checkin.id, status=status, note=note, via=via)
+        recorded = checkin_respond(checkin_id=checkin.id, status=status, note=note, via=via)
         incident_seen_active(checkin.incident_id)
-        return checkin
+        return recorded
     checkin.status, checkin.note, checkin.answered_at, checkin.answered_via = (
         status,
         note,

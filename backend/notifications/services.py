@@ -25,7 +25,6 @@ from backend.common.errors import Conflict, NotFound, ServiceError, TooManyReque
 from backend.incidents.models import Incident
 from backend.social.models import Friendship
 
-from . import conf
 from .channels import CHANNELS, FriendNews, Message, SendResult
 from .channels.base import NOT_STARTED, SendWindow
 from .models import Delivery, FriendAlert, Nudge, Purpose, PushSubscription, Reminder
@@ -473,7 +472,7 @@ def reminders_schedule(*, incident_id: int, now: datetime | None = None) -> int:
     """
     incident = Incident.objects.get(id=incident_id)
     now = now or timezone.now()
-    first = [timedelta(minutes=conf.escalation_minutes()), *_offsets(incident)[:1]]
+    first = [timedelta(minutes=settings.SAFE_ESCALATION_MINUTES), *_offsets(incident)[:1]]
     # Adapted as the ORM stores it: SQLite compares text, and the claim matches on equality.
     first_at = connection.ops.adapt_datetimefield_value(now + min(first))
     with connection.cursor() as cursor:
@@ -535,7 +534,7 @@ def _reminder_plan(
 ) -> tuple[int, int, datetime | None]:
     """(channel step, reminders sent, next time) after everything due by NOW is done."""
     start = reminder.checkin.created_at
-    escalate = timedelta(minutes=conf.escalation_minutes())
+    escalate = timedelta(minutes=settings.SAFE_ESCALATION_MINUTES)
     offsets = _offsets(reminder.checkin.incident)
     step = min(reminder.channel_step, max(len(reach) - 1, 0))
     while step + 1 < len(reach) and start + (step + 1) * escalate <= now:
@@ -642,7 +641,7 @@ def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> di
     statement, so two sweeps never both alert. Returns counts: sent, failed, retry.
     """
     now = now or timezone.now()
-    window_start = now - timedelta(seconds=conf.friend_alert_window_seconds())
+    window_start = now - timedelta(seconds=settings.SAFE_FRIEND_ALERT_WINDOW_SECONDS)
     recent = FriendAlert.objects.filter(
         recipient_id=OuterRef("recipient_id"),
         status__in=[FriendAlert.Status.SENT, FriendAlert.Status.SENDING],
@@ -735,7 +734,7 @@ def checkin_nudge(*, sender: User, checkin_id: int, now: datetime | None = None)
         or not Friendship.objects.filter(person=sender, friend_id=checkin.person_id).exists()
     ):
         raise NotFound("No such check-in.")
-    interval = conf.nudge_interval_seconds()
+    interval = settings.SAFE_NUDGE_INTERVAL_SECONDS
     with transaction.atomic():
         # Lock the check-in: concurrent nudges for it are serialised, so the rate limit and
         # the sequence number hold.
@@ -781,7 +780,7 @@ def push_subscription_save(
     """
     try:
         validate_subscription(
-            endpoint, p256dh, auth, allow_http_loopback=conf.push_allow_http_loopback()
+            endpoint, p256dh, auth, allow_http_loopback=settings.SAFE_PUSH_ALLOW_HTTP_LOOPBACK
         )
     except ValueError as exc:
         raise ServiceError(str(exc), code="invalid_subscription") from exc
@@ -789,7 +788,7 @@ def push_subscription_save(
         subscription, created = PushSubscription.objects.update_or_create(
             endpoint=endpoint, defaults={"person": person, "p256dh": p256dh, "auth": auth}
         )
-        keep = conf.push_max_subscriptions()
+        keep = settings.SAFE_PUSH_MAX_SUBSCRIPTIONS
         stale = PushSubscription.objects.filter(person=person).order_by("-created_at", "-id")
         PushSubscription.objects.filter(
             id__in=list(stale.values_list("id", flat=True)[keep:])

@@ -26,7 +26,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backend.accounts.models import User
-from backend.notifications import conf
 from backend.notifications.models import PushSubscription
 from backend.notifications.texts import answer_actions, short_body, title
 from backend.notifications.webpush import (
@@ -102,7 +101,7 @@ def push_sender() -> PushSender | None:
             config = vapid_config()
             if config is not None:
                 _sender = PushSender(
-                    signer=VapidSigner(*config), pool_size=conf.push_origin_concurrency()
+                    signer=VapidSigner(*config), pool_size=settings.SAFE_PUSH_ORIGIN_CONCURRENCY
                 )
             _sender_built = True
         return _sender
@@ -133,7 +132,7 @@ def _pool() -> ThreadPoolExecutor:
     global _threads
     with _lock:
         if _threads is None:
-            _threads = ThreadPoolExecutor(conf.push_threads(), thread_name_prefix="webpush")
+            _threads = ThreadPoolExecutor(settings.SAFE_PUSH_THREADS, thread_name_prefix="webpush")
         return _threads
 
 
@@ -144,7 +143,7 @@ def _slot(endpoint: str) -> threading.BoundedSemaphore:
         slot = _origin_slots.get(origin)
         if slot is None:
             slot = _origin_slots[origin] = threading.BoundedSemaphore(
-                conf.push_origin_concurrency()
+                settings.SAFE_PUSH_ORIGIN_CONCURRENCY
             )
         return slot
 
@@ -203,7 +202,7 @@ class WebPushChannel(Channel):
         return self.send_many([(person, message)])[0]
 
     def window(self) -> int:
-        return conf.push_threads()
+        return settings.SAFE_PUSH_THREADS
 
     def send_stream(
         self, items: Sequence[tuple[User, Message]], window: SendWindow
