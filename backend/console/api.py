@@ -186,7 +186,10 @@ class ApproveView(OperatorView):
 
 
 class WithdrawView(OperatorView):
-    @extend_schema(request=None, responses={200: ActivationRequestSerializer, 404: ERROR})
+    @extend_schema(
+        request=None,
+        responses={200: ActivationRequestSerializer, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
     def post(self, request: Request, incident_id: int, request_id: int) -> Response:
         self.incident(request, incident_id)
         if (
