@@ -52,6 +52,11 @@ ALIVE_MS = 10_000
 RECLAIM_IDLE_MS = 30_000
 # How long an idle drainer waits for answers before announcing itself again.
 BLOCK_MS = 1000
+# After a partial batch, how long to let answers gather before reading again. Under load
+# the database then gets a few large batches instead of many small ones: recording costs
+# about 0.15 ms of CPU per answer in batches of 500 and 0.45 ms in the batches of 5-20 a
+# drainer reading at once gets at 1,500 answers/s (drainer + PostgreSQL, `make bench` B3).
+LINGER_MS = 250
 
 # Drop the pending overlay of each recorded entry unless a newer answer replaced it.
 _FORGET = """
@@ -252,6 +257,7 @@ class Drainer:
         name: str | None = None,
         batch: int = BATCH,
         reclaim_idle_ms: int = RECLAIM_IDLE_MS,
+        linger_ms: int = LINGER_MS,
     ) -> None:
         # Its own connection: blocking reads wait longer than the web's timeout allows.
         self.redis = answer_stream.new_client(timeout=BLOCK_MS / 1000 + 5)
@@ -259,6 +265,7 @@ class Drainer:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.batch = batch
         self.reclaim_idle_ms = reclaim_idle_ms
+        self.linger_ms = linger_ms
         self.forget = self.redis.register_script(_FORGET)
         self._own_first = True  # a consumer re-reads its own unacknowledged entries first
         try:
@@ -355,6 +362,8 @@ class Drainer:
                 done = self.drain_once(block_ms=idle_block_ms)
                 if done and (done["rejected"] or done["malformed"]):
                     log.warning("answers drained with rejections: %s", done)
+                if done and sum(done.values()) < self.batch:
+                    stop.wait(self.linger_ms / 1000)
             except redis.RedisError as exc:
                 log.warning("answers stream unavailable: %s", exc)
                 stop.wait(1)

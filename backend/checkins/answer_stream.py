@@ -30,23 +30,40 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
+from backend.common.ratelimit import (
+    COUNT_HIT_LUA,
+    Hit,
+    RateLimited,
+    counters_url,
+    rate_limit_count,
+)
 from backend.common.redis_script import LazyScript
 
 log = logging.getLogger(__name__)
 
-# XADD only if a drainer announced itself recently and the incident is known to be active,
-# and remember the answer as pending. One round trip; Redis runs the script atomically, so
-# the stream and the hash agree.
-_ENQUEUE = """
+# Count the request's rate-limit hit (when KEYS[5] is given), then XADD only if a drainer
+# announced itself recently and the incident is known to be active, and remember the answer
+# as pending. One round trip; Redis runs the script atomically, so the stream and the hash
+# agree.
+_ENQUEUE = (
+    COUNT_HIT_LUA
+    + """
+if KEYS[5] then
+  local count, ttl = count_hit(KEYS[5], ARGV[10])
+  if count > tonumber(ARGV[9]) then
+    return {'limited', ttl}
+  end
+end
 if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[8]) == 0 then
-  return false
+  return {'direct'}
 end
 local id = redis.call('XADD', KEYS[1], '*',
   'key', ARGV[1], 'checkin', ARGV[2], 'status', ARGV[3], 'note', ARGV[4],
   'via', ARGV[5], 'at', ARGV[6])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[7])
-return id
+return {'queued', id}
 """
+)
 
 
 @dataclass(frozen=True)
@@ -73,10 +90,13 @@ def keys() -> Keys:
     )
 
 
+def _url() -> str:
+    return str(getattr(settings, "SAFE_ANSWERS_REDIS_URL", "") or settings.REDIS_URL)
+
+
 def new_client(*, timeout: float) -> redis.Redis:
-    url = getattr(settings, "SAFE_ANSWERS_REDIS_URL", "") or settings.REDIS_URL
     return redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=0.5, decode_responses=True
+        _url(), socket_timeout=timeout, socket_connect_timeout=0.5, decode_responses=True
     )
 
 
@@ -111,35 +131,43 @@ class PendingAnswer:
 
 
 def answer_enqueue(
-    *, checkin_id: int, incident_id: int, status: str, note: str, via: str
+    *, checkin_id: int, incident_id: int, status: str, note: str, via: str, hit: Hit | None = None
 ) -> PendingAnswer | None:
     """Append a validated answer to the stream; None if it must be recorded synchronously.
 
     It must whenever no drainer is alive, Redis is unreachable, or the incident is not in
     the set of incidents seen active (`incident_seen_active`): a closed incident's answer is
     then refused by the synchronous path at once, never accepted and dropped later.
+    HIT, the request's rate-limit hit, is counted in the same call (RateLimited when over).
     """
     pending = PendingAnswer(key=uuid.uuid4().hex, status=status, note=note, at=timezone.now())
     k = keys()
+    script_keys = [k.stream, k.pending, k.alive, k.active]
+    args: list[str | int] = [
+        pending.key,
+        checkin_id,
+        status,
+        note,
+        via,
+        pending.at.isoformat(),
+        pending.encode(),
+        incident_id,
+    ]
+    if hit is not None and counters_url() != _url():
+        rate_limit_count(hit)  # the counters live in another Redis: their own round trip
+    elif hit is not None and not hit.counted:
+        hit.counted = True  # or given up on, if Redis is down: rate limits then let it through
+        script_keys.append(hit.key)
+        args += [hit.limit, hit.window]
     try:
         _, enqueue = _enqueue.get()
-        entry = enqueue(
-            keys=[k.stream, k.pending, k.alive, k.active],
-            args=[
-                pending.key,
-                checkin_id,
-                status,
-                note,
-                via,
-                pending.at.isoformat(),
-                pending.encode(),
-                incident_id,
-            ],
-        )
+        outcome = enqueue(keys=script_keys, args=args)
     except redis.RedisError as exc:
         log.warning("answers write-behind unavailable, recording synchronously: %s", exc)
         return None
-    return pending if entry else None
+    if outcome[0] == "limited":
+        raise RateLimited(max(int(outcome[1]), 1))
+    return pending if outcome[0] == "queued" else None
 
 
 def incident_seen_active(incident_id: int) -> None:
@@ -156,6 +184,15 @@ def incident_closed(incident_id: int) -> None:
     """
     with contextlib.suppress(redis.RedisError):
         client().srem(keys().active, incident_id)
+
+
+def backlog() -> int | None:
+    """Answers acknowledged and not yet recorded; None when no drainer is alive (the web
+    then records answers itself)."""
+    k = keys()
+    if not client().exists(k.alive):
+        return None
+    return int(client().xlen(k.stream))
 
 
 def pending_answers(checkin_ids: list[int]) -> dict[int, PendingAnswer]:

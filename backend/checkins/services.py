@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from backend.common.errors import Conflict, NotFound, ServiceError
+from backend.common.ratelimit import Hit
 from backend.incidents.models import Incident
 
 from .answer_stream import answer_enqueue, incident_seen_active
@@ -161,16 +162,19 @@ def checkin_respond(*, checkin_id: int, status: str, note: str = "", via: str) -
     raise Conflict("Too many answers at once for this check-in; please retry.", code="busy")
 
 
-def checkin_respond_with_token(*, token: str, status: str, note: str = "", via: str) -> CheckIn:
+def checkin_respond_with_token(
+    *, token: str, status: str, note: str = "", via: str, hit: Hit | None = None
+) -> CheckIn:
     """Answer with a one-tap token; a malformed or tampered token is simply not found.
 
-    The peak path (a notification's action): no check-in is read (see `_answer`).
+    The peak path (a notification's action): no check-in is read (see `_answer`), and the
+    request's rate-limit HIT is counted in the answer's own Redis call when it gets there.
     """
     claims = token_claims(token)
     if claims is None:
         raise NotFound("This link is not valid.", code="invalid_token")
     checkin = CheckIn(id=claims.checkin_id, incident_id=claims.incident_id)
-    return _answer(checkin, status=status, note=_clean_answer(status, note), via=via)
+    return _answer(checkin, status=status, note=_clean_answer(status, note), via=via, hit=hit)
 
 
 def checkin_answer(*, checkin: CheckIn, status: str, note: str = "", via: str) -> CheckIn:
@@ -184,12 +188,19 @@ def checkin_answer(*, checkin: CheckIn, status: str, note: str = "", via: str) -
     return _answer(checkin, status=status, note=note, via=via)
 
 
-def _answer(checkin: CheckIn, *, status: str, note: str, via: str) -> CheckIn:
+def _answer(
+    checkin: CheckIn, *, status: str, note: str, via: str, hit: Hit | None = None
+) -> CheckIn:
     """Through the write-behind stream when it takes the answer (answer_stream.py): CHECKIN
     comes back carrying the accepted answer, not a row read back. Otherwise recorded here
     and now, and the incident, found active, may take the stream from then on."""
     pending = answer_enqueue(
-        checkin_id=checkin.id, incident_id=checkin.incident_id, status=status, note=note, via=via
+        checkin_id=checkin.id,
+        incident_id=checkin.incident_id,
+        status=status,
+        note=note,
+        via=via,
+        hit=hit,
     )
     if pending is None:
         recorded = checkin_respond(checkin_id=checkin.id, status=status, note=note, via=via)

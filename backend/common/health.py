@@ -1,4 +1,4 @@
-"""GET /healthz: database, broker and worker liveness, for load balancers and people."""
+"""GET /healthz: database, broker, worker and answers drainer, for load balancers and people."""
 
 import redis
 from django.conf import settings
@@ -26,10 +26,26 @@ def _workers() -> str:
     return f"ok ({len(replies)})" if replies else "no worker answered"
 
 
+def _answers() -> str:
+    # At a peak the drainer yields the CPU to the web: this is how far behind it is.
+    from backend.checkins.answer_stream import backlog
+
+    waiting = backlog()
+    if waiting is None:
+        return "ok (no drainer: the web records answers itself)"
+    return f"ok ({waiting} answers waiting for the drainer)"
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {}
-    for name, check in (("database", _database), ("broker", _broker), ("workers", _workers)):
+    parts = (
+        ("database", _database),
+        ("broker", _broker),
+        ("workers", _workers),
+        ("answers", _answers),
+    )
+    for name, check in parts:
         try:
             checks[name] = check()
         except Exception as exc:

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import redis
@@ -24,21 +25,30 @@ from .redis_script import LazyScript
 
 log = logging.getLogger(__name__)
 
-# Returns [count, ttl]: INCR, and EXPIRE only when the key is new (or lost its expiry).
-_HIT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+# Counts one hit on KEY: INCR, and EXPIRE only when the key is new (or lost its expiry).
+# Also the first part of the answers stream's script, which counts a one-tap request's hit
+# in the same round trip as its answer (answer_stream.py).
+COUNT_HIT_LUA = """
+local function count_hit(key, window)
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('TTL', key)
+  if ttl < 0 then
+    redis.call('EXPIRE', key, window)
+    ttl = tonumber(window)
+  end
+  return count, ttl
 end
-return {count, ttl}
 """
+_HIT = COUNT_HIT_LUA + "return {count_hit(KEYS[1], ARGV[1])}"
+
+
+def counters_url() -> str:
+    """The Redis holding the counters."""
+    return str(getattr(settings, "SAFE_RATE_LIMIT_REDIS_URL", "") or settings.REDIS_URL)
 
 
 def _connect() -> redis.Redis:
-    url = getattr(settings, "SAFE_RATE_LIMIT_REDIS_URL", "") or settings.REDIS_URL
-    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return redis.Redis.from_url(counters_url(), socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 _hit = LazyScript(_HIT, _connect)
@@ -67,21 +77,45 @@ def client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", "") or "unknown")
 
 
-def rate_limit_hit(*, scope: str, key: str) -> None:
-    """Count one hit of KEY in SCOPE; raise RateLimited when over the scope's limit."""
+@dataclass
+class Hit:
+    """A request's hit on a scope's counter, to be counted once: by `rate_limit_count` or by
+    a script that runs COUNT_HIT_LUA, which then sets COUNTED."""
+
+    key: str
+    limit: int
+    window: int
+    counted: bool = False
+
+
+def rate_limit_pending(*, scope: str, key: str) -> Hit | None:
+    """The hit KEY makes on SCOPE's counter, not yet counted; None if SCOPE is not limited."""
     limits: dict[str, tuple[int, int]] = getattr(settings, "SAFE_RATE_LIMITS", {})
     if not getattr(settings, "SAFE_RATE_LIMIT_ENABLED", True) or scope not in limits:
-        return
+        return None
     limit, window = limits[scope]
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]  # no addresses stored in Redis
+    return Hit(key=f"rl:{scope}:{digest}", limit=limit, window=window)
+
+
+def rate_limit_count(hit: Hit | None) -> None:
+    """Count HIT unless it was counted; raise RateLimited when over its limit."""
+    if hit is None or hit.counted:
+        return
+    hit.counted = True
     try:
         client, script = _hit.get()
-        count, ttl = script(keys=[f"rl:{scope}:{digest}"], args=[window], client=client)
+        count, ttl = script(keys=[hit.key], args=[hit.window], client=client)
     except redis.RedisError as exc:
-        log.warning("rate limit %s not checked: %s", scope, exc)
+        log.warning("rate limit %s not checked: %s", hit.key, exc)
         return
-    if int(count) > limit:
+    if int(count) > hit.limit:
         raise RateLimited(max(int(ttl), 1))
+
+
+def rate_limit_hit(*, scope: str, key: str) -> None:
+    """Count one hit of KEY in SCOPE; raise RateLimited when over the scope's limit."""
+    rate_limit_count(rate_limit_pending(scope=scope, key=key))
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,7 +129,8 @@ def _request_of(args: tuple[Any, ...]) -> HttpRequest | Request:
     raise TypeError("rate_limited() decorates views: no request among the arguments")
 
 
-def _key(request: HttpRequest | Request, per: str) -> str:
+def rate_key(request: HttpRequest | Request, per: str = "ip") -> str:
+    """Whom a request's hits count against: its person (PER "person", when signed in) or IP."""
     if per == "person":
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
@@ -119,7 +154,7 @@ def rate_limited(
             request = _request_of(args)
             if request.method in methods:
                 try:
-                    rate_limit_hit(scope=scope, key=_key(request, per))
+                    rate_limit_hit(scope=scope, key=rate_key(request, per))
                 except RateLimited as exc:
                     if isinstance(request, Request):
                         raise Throttled(wait=exc.retry_after, detail=exc.message) from exc

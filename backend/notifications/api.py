@@ -1,5 +1,7 @@
 """API for notifications: push subscriptions, channel choices, token answers, nudges, counts."""
 
+import re
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -12,7 +14,7 @@ from backend.checkins.models import Answer, CheckIn
 from backend.checkins.services import checkin_respond_with_token
 from backend.common.api import ERROR, IsOperator, person_of, validated
 from backend.common.errors import NotFound, error_body
-from backend.common.ratelimit import rate_limited
+from backend.common.ratelimit import rate_key, rate_limit_count, rate_limit_pending
 from backend.incidents.models import Incident
 
 from . import selectors, services
@@ -48,6 +50,31 @@ class TokenAnswerSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=64)
     status = serializers.ChoiceField(choices=Answer.choices)
     note = serializers.CharField(max_length=280, required=False, allow_blank=True, default="")
+
+
+# What a notification's action posts: a token of the shape `checkin_token` makes (at most
+# 56 characters) and a status, no note.
+_PLAIN_TOKEN = re.compile(r"[0-9a-f]{1,16}\.[0-9a-f]{1,16}\.[A-Za-z0-9_-]{22}")
+_ANSWERS = frozenset(Answer.values)
+
+
+def token_answer_data(data: object) -> dict[str, str]:
+    """TokenAnswerSerializer's validated data, without building it for the common body.
+
+    This is the peak path, and building the serializer cost a third of the request (0.19 of
+    0.57 ms, cProfile). A body the serializer would take unchanged is taken as it is; any
+    other goes through the serializer, for the same result or the same 400.
+    """
+    if isinstance(data, dict) and data.get("note", "") == "":
+        token, answer = data.get("token"), data.get("status")
+        if (
+            isinstance(token, str)
+            and _PLAIN_TOKEN.fullmatch(token)
+            and isinstance(answer, str)
+            and answer in _ANSWERS
+        ):
+            return {"token": token, "status": str(answer), "note": ""}
+    return validated(TokenAnswerSerializer, data)
 
 
 class AnsweredSerializer(serializers.ModelSerializer):
@@ -143,10 +170,15 @@ class TokenAnswerView(APIView):
         responses={200: AnsweredSerializer, 400: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
         description="Answer a check-in with its signed one-tap token (no sign-in).",
     )
-    @rate_limited("one_tap")
     def post(self, request: Request) -> Response:
-        data = validated(TokenAnswerSerializer, request.data)
-        checkin = checkin_respond_with_token(via="push", **data)
+        # One Redis call on the peak path: the rate limit's hit is counted by the answer's
+        # own enqueue, and here only if the request was refused before it.
+        hit = rate_limit_pending(scope="one_tap", key=rate_key(request))
+        try:
+            data = token_answer_data(request.data)
+            checkin = checkin_respond_with_token(via="push", hit=hit, **data)
+        finally:
+            rate_limit_count(hit)
         # The fields of AnsweredSerializer, without building a serializer: this is the peak path.
         answered = {"id": checkin.id, "status": checkin.status, "note": checkin.note}
         return Response({**answered, "answered_at": checkin.answered_at})

@@ -641,8 +641,10 @@ def answers_drainer() -> Iterator[None]:
     """The answers write-behind's drainer, as deploy/ runs it beside gunicorn (same cores)."""
     from backend.checkins import answer_stream
 
-    # At the priority deploy/systemd/safe-answers.service gives it (Nice=5).
-    proc = spawn(["nice", "-n", "5", PYTHON, "manage.py", "drain_answers"], "drainer")
+    unit = (ROOT / "deploy" / "systemd" / "safe-answers.service").read_text()
+    match = re.search(r"^Nice=(-?\d+)$", unit, re.MULTILINE)
+    nice = match.group(1) if match else "0"  # at the priority the systemd unit gives it
+    proc = spawn(["nice", "-n", nice, PYTHON, "manage.py", "drain_answers"], "drainer")
     try:
         alive = answer_stream.keys().alive
         wait_until(lambda: bool(answer_stream.client().exists(alive)), 60, "answers drainer")

@@ -8,10 +8,12 @@ records nothing.
 
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rest_framework.test import APIClient
 
 from backend.checkins import answer_stream
 from backend.checkins.answer_drainer import GROUP, Drainer, _parse, record_entries
@@ -282,3 +284,86 @@ def test_a_drained_batch_stops_reminders_and_alerts_each_friend_once(
     # Bob is alice's friend (charlie has none): one alert, for her latest answer.
     [alert] = FriendAlert.objects.all()
     assert (alert.recipient, alert.response.status) == (bob, "safe")
+
+
+@pytest.fixture
+def one_tap_limit(settings) -> Iterator[APIClient]:
+    """The one-tap limit at 4 posts a minute, and a client from an address no other test
+    uses (the counters may live in the Redis the whole suite shares)."""
+    from backend.common.ratelimit import reset_client
+
+    settings.SAFE_RATE_LIMIT_ENABLED = True
+    settings.SAFE_RATE_LIMITS = {**settings.SAFE_RATE_LIMITS, "one_tap": (4, 60)}
+    reset_client()
+    yield APIClient(REMOTE_ADDR=f"198.51.100.{uuid.uuid4().int % 250 + 1}")
+    reset_client()
+
+
+def _post(client: APIClient, checkin, status: str):
+    body = {"token": checkin_token(checkin.id, checkin.incident_id), "status": status}
+    return client.post("/api/answer/", body, format="json")
+
+
+@pytest.mark.parametrize("counters", ["answers", "own"])
+def test_every_token_post_is_one_hit_and_the_fifth_is_refused_unrecorded(
+    settings, drainer, answers_redis, one_tap_limit, alice_checkin, charlie, counters
+):
+    """The hit rides on the answer's own Redis call when the counters live in the answers
+    Redis; a post refused before that call (bad body, tampered token) counts all the same."""
+    from backend.common.ratelimit import reset_client
+
+    if counters == "answers":
+        settings.SAFE_RATE_LIMIT_REDIS_URL = settings.SAFE_ANSWERS_REDIS_URL
+        reset_client()
+    client = one_tap_limit
+    token = checkin_token(alice_checkin.id, alice_checkin.incident_id)
+    tampered = {"token": token[:-2] + ("AA" if not token.endswith("AA") else "BB")}
+
+    assert _post(client, alice_checkin, "safe").status_code == 200
+    assert client.post("/api/answer/", {"status": "safe"}, format="json").status_code == 400
+    assert (
+        client.post("/api/answer/", {**tampered, "status": "safe"}, format="json").status_code
+        == 404
+    )
+    assert _post(client, alice_checkin, "need_help").status_code == 200
+    refused = _post(client, charlie.checkins.get(), "safe")
+
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "throttled"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert answers_redis.xlen(answer_stream.keys().stream) == 2  # the refused one: not queued
+    drainer.drain_once()
+    assert charlie.checkins.get().status == CheckIn.Status.PENDING
+    counters_here = [int(answers_redis.get(k)) for k in answers_redis.keys("rl:one_tap:*")]
+    assert counters_here == ([5] if counters == "answers" else [])
+
+
+def test_without_a_drainer_the_limit_holds_on_the_synchronous_path(
+    settings, answers_redis, one_tap_limit, alice_checkin, charlie
+):
+    from backend.common.ratelimit import reset_client
+
+    settings.SAFE_RATE_LIMIT_REDIS_URL = settings.SAFE_ANSWERS_REDIS_URL
+    reset_client()
+    for status in ["safe", "need_help", "safe", "need_help"]:
+        assert _post(one_tap_limit, alice_checkin, status).status_code == 200
+    assert _post(one_tap_limit, charlie.checkins.get(), "safe").status_code == 429
+    assert [int(answers_redis.get(k)) for k in answers_redis.keys("rl:one_tap:*")] == [5]
+    assert [s for s, _ in _history(alice_checkin)] == ["safe", "need_help", "safe", "need_help"]
+    assert charlie.checkins.get().status == CheckIn.Status.PENDING
+
+
+def test_healthz_counts_the_answers_waiting_for_the_drainer(
+    api, client, answers_redis, alice_checkin, charlie, incident
+):
+    assert client.get("/healthz").json()["answers"] == (
+        "ok (no drainer: the web records answers itself)"
+    )
+    drainer = Drainer(name="test")
+    drainer.announce()
+    answer_stream.incident_seen_active(incident.id)
+    for checkin in (alice_checkin, charlie.checkins.get()):
+        assert _answer(api, checkin, "safe").status_code == 200
+    assert client.get("/healthz").json()["answers"] == "ok (2 answers waiting for the drainer)"
+    drainer.drain_once()
+    assert client.get("/healthz").json()["answers"] == "ok (0 answers waiting for the drainer)"
