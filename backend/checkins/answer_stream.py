@@ -51,19 +51,22 @@ _ENQUEUE = (
 if KEYS[5] then
   local count, ttl = count_hit(KEYS[5], ARGV[10])
   if count > tonumber(ARGV[9]) then
-    return {'limited', ttl}
+    return math.max(ttl, 1)
   end
 end
 if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[8]) == 0 then
-  return {'direct'}
+  return -1
 end
-local id = redis.call('XADD', KEYS[1], '*',
+redis.call('XADD', KEYS[1], '*',
   'key', ARGV[1], 'checkin', ARGV[2], 'status', ARGV[3], 'note', ARGV[4],
   'via', ARGV[5], 'at', ARGV[6])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[7])
-return {'queued', id}
+return 0
 """
 )
+# What the script returns (an integer: the cheapest reply to parse): the answer is queued,
+# must be recorded directly, or (any positive number) the rate limit's seconds to wait.
+_QUEUED, _DIRECT = 0, -1
 
 
 @dataclass(frozen=True)
@@ -165,9 +168,11 @@ def answer_enqueue(
     except redis.RedisError as exc:
         log.warning("answers write-behind unavailable, recording synchronously: %s", exc)
         return None
-    if outcome[0] == "limited":
-        raise RateLimited(max(int(outcome[1]), 1))
-    return pending if outcome[0] == "queued" else None
+    if outcome == _DIRECT:
+        return None
+    if outcome != _QUEUED:
+        raise RateLimited(int(outcome))
+    return pending
 
 
 def incident_seen_active(incident_id: int) -> None:

@@ -8,6 +8,7 @@ from backend.checkins.views import one_tap
 from backend.common.converters import IdConverter
 from backend.common.health import healthz
 from backend.incidents import api as incidents
+from backend.notifications import api as notifications
 from backend.social import api as social
 
 # Before the apps' URL modules below are included: they use it.
@@ -39,6 +40,9 @@ api = [
 ]
 
 urlpatterns = [
+    # The peak path first: Django tries the patterns in order, and the ~45 before it cost
+    # 30 µs of a 0.4 ms request (cProfile, `make bench` B3).
+    path("api/answer/", notifications.TokenAnswerView.as_view(), name="answer-with-token"),
     path("api/", include(api)),
     path("api/", include("backend.notifications.urls")),
     path("api/", include("backend.console.api_urls")),

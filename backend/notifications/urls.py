@@ -7,7 +7,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("push/vapid-public-key/", api.VapidPublicKeyView.as_view()),
     path("me/push-subscriptions/", api.PushSubscriptionsView.as_view()),
     path("me/channels/", api.ChannelPreferencesView.as_view()),
-    path("answer/", api.TokenAnswerView.as_view(), name="answer-with-token"),
     path("checkins/<id:checkin_id>/nudge/", api.NudgeView.as_view()),
     path("incidents/<id:incident_id>/deliveries/", api.DeliveryCountsView.as_view()),
     path("me/phone/", sms.PhoneView.as_view()),
