@@ -42,19 +42,20 @@ from backend.common.redis_script import LazyScript
 log = logging.getLogger(__name__)
 
 # Count the request's rate-limit hit (when KEYS[5] is given), then XADD only if a drainer
-# announced itself recently and the incident is known to be active, and remember the answer
-# as pending. One round trip; Redis runs the script atomically, so the stream and the hash
-# agree.
+# announced itself recently, the incident is known to be active and the backlog is under
+# its cap, and remember the answer as pending. One round trip; Redis runs the script
+# atomically, so the stream and the hash agree.
 _ENQUEUE = (
     COUNT_HIT_LUA
     + """
 if KEYS[5] then
-  local count, ttl = count_hit(KEYS[5], ARGV[10])
-  if count > tonumber(ARGV[9]) then
+  local count, ttl = count_hit(KEYS[5], ARGV[11])
+  if count > tonumber(ARGV[10]) then
     return math.max(ttl, 1)
   end
 end
-if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[8]) == 0 then
+if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[8]) == 0
+    or redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[9]) then
   return -1
 end
 redis.call('XADD', KEYS[1], '*',
@@ -138,9 +139,11 @@ def answer_enqueue(
 ) -> PendingAnswer | None:
     """Append a validated answer to the stream; None if it must be recorded synchronously.
 
-    It must whenever no drainer is alive, Redis is unreachable, or the incident is not in
-    the set of incidents seen active (`incident_seen_active`): a closed incident's answer is
-    then refused by the synchronous path at once, never accepted and dropped later.
+    It must whenever no drainer is alive, Redis is unreachable, the backlog reached
+    SAFE_ANSWERS_MAX_BACKLOG (the drainer is stuck or starved: Redis must not grow without
+    bound), or the incident is not in the set of incidents seen active
+    (`incident_seen_active`): a closed incident's answer is then refused by the synchronous
+    path at once, never accepted and dropped later.
     HIT, the request's rate-limit hit, is counted in the same call (RateLimited when over).
     """
     pending = PendingAnswer(key=uuid.uuid4().hex, status=status, note=note, at=timezone.now())
@@ -155,6 +158,7 @@ def answer_enqueue(
         pending.at.isoformat(),
         pending.encode(),
         incident_id,
+        settings.SAFE_ANSWERS_MAX_BACKLOG,
     ]
     if hit is not None and counters_url() != _url():
         rate_limit_count(hit)  # the counters live in another Redis: their own round trip

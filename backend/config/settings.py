@@ -346,6 +346,9 @@ if env_bool("SECURE_HSTS", False):
 # would trip the limits (tests/security and tests/faults switch it on).
 SAFE_RATE_LIMIT_ENABLED = env_bool("SAFE_RATE_LIMIT_ENABLED", True)
 SAFE_RATE_LIMIT_REDIS_URL = env.str("SAFE_RATE_LIMIT_REDIS_URL", default="")
+# Answers the write-behind may hold before the web records them itself again (~200 bytes
+# each in Redis: 500,000 is about 100 MB). Reached only if the drainer is stuck or starved.
+SAFE_ANSWERS_MAX_BACKLOG = env_int("SAFE_ANSWERS_MAX_BACKLOG", 500_000)
 # Only behind a reverse proxy that sets X-Forwarded-For (else clients could forge it).
 SAFE_TRUST_X_FORWARDED_FOR = env_bool("SAFE_TRUST_X_FORWARDED_FOR", False)
 SAFE_RATE_LIMITS: dict[str, tuple[int, int]] = {

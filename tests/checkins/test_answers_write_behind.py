@@ -367,3 +367,19 @@ def test_healthz_counts_the_answers_waiting_for_the_drainer(
     assert client.get("/healthz").json()["answers"] == "ok (2 answers waiting for the drainer)"
     drainer.drain_once()
     assert client.get("/healthz").json()["answers"] == "ok (0 answers waiting for the drainer)"
+
+
+def test_a_full_backlog_sends_answers_to_the_synchronous_path(
+    api, settings, drainer, answers_redis, alice_checkin, charlie
+):
+    """Redis must not grow without bound while the drainer is stuck: past the cap the web
+    records answers itself, and nothing is lost either way."""
+    settings.SAFE_ANSWERS_MAX_BACKLOG = 1
+    assert _answer(api, alice_checkin, "safe").status_code == 200
+    assert _answer(api, charlie.checkins.get(), "need_help").status_code == 200
+
+    assert answers_redis.xlen(answer_stream.keys().stream) == 1
+    assert _history(charlie.checkins.get()) == [("need_help", False)]  # recorded directly
+    assert _history(alice_checkin) == []
+    drainer.drain_once()
+    assert _history(alice_checkin) == [("safe", True)]
