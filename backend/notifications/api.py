@@ -73,7 +73,7 @@ def token_answer_data(data: object) -> dict[str, str]:
             and isinstance(answer, str)
             and answer in _ANSWERS
         ):
-            return {"token": token, "status": str(answer), "note": ""}
+            return {"token": token, "status": answer, "note": ""}
     return validated(TokenAnswerSerializer, data)
 
 
