@@ -52,8 +52,9 @@ def make_person(
     email: str, name: str, *, places: Iterable[tuple[float, float]] = (), language: str = "en"
 ) -> User:
     person = PersonFactory(email=email, name=name, language=language)
-    for lat, lon in places:
-        Place.objects.create(person=person, cell=cell_for_point(lat=lat, lon=lon))
+    for n, (lat, lon) in enumerate(places):
+        cell = cell_for_point(lat=lat, lon=lon)
+        Place.objects.create(person=person, cell=cell, is_first=n == 0)  # as place_add does
     return person
 
 

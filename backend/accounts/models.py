@@ -4,6 +4,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
@@ -77,9 +78,19 @@ class Place(models.Model):
     # The res-9 H3 cell (about 0.1 km²) holding the place; the coordinates are discarded.
     cell = models.BigIntegerField(db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # True only if the person had no other place when this one was stored, so no place of
+    # theirs has a smaller id. The audience count then counts these places without a
+    # DISTINCT over person ids (incidents/selectors.py). False is always safe, only slower.
+    is_first = models.BooleanField(default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["cell", "person"], name="place_cell_person")]
+        indexes = [
+            models.Index(fields=["cell", "person"], name="place_cell_person"),
+            models.Index(fields=["cell"], name="place_first_cell", condition=Q(is_first=True)),
+            models.Index(
+                fields=["cell", "person"], name="place_later_cell", condition=Q(is_first=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_label_display()} of {self.person_id}"

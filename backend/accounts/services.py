@@ -52,9 +52,13 @@ def place_add(*, person: User, label: str, lat: float, lon: float) -> Place:
         cell = cell_for_point(lat=lat, lon=lon)
     except GeoError as exc:
         raise ServiceError(str(exc), code="invalid_location") from exc
-    if person.places.count() >= 20:
-        raise ServiceError("A person may keep at most 20 places.", code="too_many_places")
-    return Place.objects.create(person=person, label=label, cell=cell)
+    with transaction.atomic():
+        # Locked, so two places added at once cannot both be taken for the first.
+        User.objects.select_for_update().filter(id=person.id).first()
+        count = person.places.count()
+        if count >= 20:
+            raise ServiceError("A person may keep at most 20 places.", code="too_many_places")
+        return Place.objects.create(person=person, label=label, cell=cell, is_first=count == 0)
 
 
 def place_delete(*, person: User, place_id: int) -> None:

@@ -127,10 +127,11 @@ class Command(BaseCommand):
     def _insert_places(self, ids: list[int], positions: list[tuple[float, float]]) -> None:
         now = timezone.now()
         rows = (
-            (pid, "home", h3.str_to_int(h3.latlng_to_cell(lat, lon, RESOLUTION)), now)
+            (pid, "home", h3.str_to_int(h3.latlng_to_cell(lat, lon, RESOLUTION)), now, True)
             for pid, (lat, lon) in zip(ids, positions, strict=True)
-        )
-        self._copy("accounts_place", ["person_id", "label", "cell", "created_at"], rows)
+        )  # each a new person's only place, so their first
+        columns = ["person_id", "label", "cell", "created_at", "is_first"]
+        self._copy("accounts_place", columns, rows)
 
     def _insert_friendships(self, ids: list[int], per_person: int, rng: random.Random) -> int:
         if len(ids) < 2 or per_person == 0:
