@@ -4,6 +4,7 @@ Never `playwright install`: the browser is /usr/bin/chromium (CHROMIUM overrides
 """
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -87,5 +88,34 @@ def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.wait_for_url("**/")
 
 
-def wait_for_service_worker(page: Page) -> None:
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+_CONTROLLED = "() => !!(navigator.serviceWorker && navigator.serviceWorker.controller)"
+_ACTIVATED = """async () => (await navigator.serviceWorker.getRegistrations())
+  .some(r => r.active && r.active.state === "activated")"""
+# Each registration's workers and their states, for a failure message.
+_REGISTRATIONS = """async () => (await navigator.serviceWorker.getRegistrations()).map(r => ({
+  scope: r.scope, active: r.active && r.active.state,
+  waiting: r.waiting && r.waiting.state, installing: r.installing && r.installing.state,
+}))"""
+
+
+def wait_for_service_worker(page: Page, timeout: float = 30) -> None:
+    """Until a service worker controls the page.
+
+    A page whose navigation was under way while the worker activated is not among the
+    clients its `clients.claim()` takes; like a person's next visit, a reload is. Polled
+    from here: once Playwright's wait_for_function has to poll, our CSP (no unsafe-eval)
+    makes it fail with an EvalError (microsoft/playwright#7395).
+    """
+    deadline = time.monotonic() + timeout
+    reload_at = time.monotonic() + 2
+    while not page.evaluate(_CONTROLLED):
+        now = time.monotonic()
+        if now > deadline:
+            workers = page.evaluate(_REGISTRATIONS)
+            raise AssertionError(
+                f"no service worker controlled {page.url} within {timeout:.0f} s: {workers}"
+            )
+        if now > reload_at and page.evaluate(_ACTIVATED):
+            page.reload()
+            reload_at = now + 5
+        time.sleep(0.1)
