@@ -3,6 +3,8 @@
 `title` and `body` suit email; `short_body` suits a push notification or an SMS.
 """
 
+import functools
+
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -67,8 +69,15 @@ def friend_line(news: FriendNews) -> str:
 
 def answer_actions(language: str) -> list[dict[str, str]]:
     """The buttons of a push notification; the service worker posts the chosen action."""
+    return [dict(action) for action in _answer_actions(language)]
+
+
+@functools.lru_cache(maxsize=16)
+def _answer_actions(language: str) -> tuple[dict[str, str], ...]:
+    # Once per language: switching the translation for every message cost 3.6 % of a push
+    # fan-out (py-spy).
     with translation.override(language):
-        return [
+        return (
             {"action": "safe", "title": _("I'm safe")},
             {"action": "need_help", "title": _("I need help")},
-        ]
+        )
