@@ -160,12 +160,13 @@ def answer_enqueue(
         incident_id,
         settings.SAFE_ANSWERS_MAX_BACKLOG,
     ]
-    if hit is not None and counters_url() != _url():
-        rate_limit_count(hit)  # the counters live in another Redis: their own round trip
-    elif hit is not None and not hit.counted:
-        hit.counted = True  # or given up on, if Redis is down: rate limits then let it through
-        script_keys.append(hit.key)
-        args += [hit.limit, hit.window]
+    if hit is not None and not hit.counted:
+        if counters_url() == _url():
+            hit.counted = True  # or given up on, if Redis is down: the limit lets it through
+            script_keys.append(hit.key)
+            args += [hit.limit, hit.window]
+        else:
+            rate_limit_count(hit)  # the counters live in another Redis: their own round trip
     try:
         _, enqueue = _enqueue.get()
         outcome = enqueue(keys=script_keys, args=args)
@@ -198,10 +199,10 @@ def incident_closed(incident_id: int) -> None:
 def backlog() -> int | None:
     """Answers acknowledged and not yet recorded; None when no drainer is alive (the web
     then records answers itself)."""
-    k = keys()
-    if not client().exists(k.alive):
+    k, redis_client = keys(), client()
+    if not redis_client.exists(k.alive):
         return None
-    return int(client().xlen(k.stream))
+    return int(redis_client.xlen(k.stream))
 
 
 def pending_answers(checkin_ids: list[int]) -> dict[int, PendingAnswer]:
