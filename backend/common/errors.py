@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -62,6 +62,14 @@ def error_body(code: str, message: str, fields: Any = None) -> dict[str, Any]:
     if fields:
         body["fields"] = fields
     return {"error": body}
+
+
+def refusal(exc: ServiceError) -> JsonResponse:
+    """EXC as a response in the one shape, for plain Django views (DRF views just raise)."""
+    response = JsonResponse(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, TooManyRequests):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _first_message(detail: Any) -> str:

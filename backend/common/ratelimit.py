@@ -16,11 +16,11 @@ from typing import Any, TypeVar, cast
 
 import redis
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 
-from .errors import TooManyRequests, error_body
+from .errors import TooManyRequests, refusal
 from .redis_script import LazyScript
 
 log = logging.getLogger(__name__)
@@ -158,11 +158,7 @@ def rate_limited(
                 except RateLimited as exc:
                     if isinstance(request, Request):
                         raise Throttled(wait=exc.retry_after, detail=exc.message) from exc
-                    response = JsonResponse(
-                        error_body(exc.code, exc.message), status=exc.status_code
-                    )
-                    response["Retry-After"] = str(exc.retry_after)
-                    return response
+                    return refusal(exc)
             return view(*args, **kwargs)
 
         return cast(F, wrapper)
