@@ -45,6 +45,7 @@ from .services import answer_batch_listeners, answer_listeners, counters_bump
 log = logging.getLogger(__name__)
 
 GROUP = "drainers"
+_ANSWERS = frozenset(Answer.values)
 BATCH = 500
 # A drainer announces itself for this long; the web stops enqueueing soon after it dies.
 ALIVE_MS = 10_000
@@ -115,9 +116,37 @@ def _parse(entry_id: str, fields: dict[str, str]) -> Entry | None:
         )
     except (KeyError, ValueError):
         return None
-    if entry.status not in Answer.values or len(entry.note) > 280 or len(entry.key) != 32:
+    if entry.status not in _ANSWERS or len(entry.note) > 280 or len(entry.key) != 32:
         return None
     return entry
+
+
+@dataclass(slots=True)
+class _Row:
+    """A locked check-in's answer, as the batch changes it (tuples, not model instances:
+    building those cost the drainer more CPU than the rest of a batch)."""
+
+    id: int
+    incident_id: int
+    status: str
+    note: str
+    answered_at: datetime | None
+    answered_via: str
+    incident_active: bool
+
+
+def _lock_rows(ids: list[int]) -> dict[int, _Row]:
+    """Lock the check-ins IDS (in id order, so two drainers never deadlock) and read them."""
+    rows = (
+        CheckIn.objects.select_for_update(of=("self",))
+        .filter(id__in=ids)
+        .order_by("id")
+        .values_list(*_ROW_FIELDS)
+    )
+    return {
+        id_: _Row(id_, incident_id, status, note, at, via, incident == Incident.Status.ACTIVE)
+        for id_, incident_id, status, note, at, via, incident in rows
+    }
 
 
 def record_entries(entries: list[Entry]) -> Outcome:
@@ -126,21 +155,13 @@ def record_entries(entries: list[Entry]) -> Outcome:
     if not entries:
         return outcome
     with transaction.atomic():
-        ids = sorted({e.checkin_id for e in entries})
-        rows = (
-            CheckIn.objects.select_for_update(of=("self",))
-            .filter(id__in=ids)
-            .select_related("incident")
-            .only(*_ROW_FIELDS)
-            .order_by("id")
-        )
-        current = {row.id: row for row in rows}
+        current = _lock_rows(sorted({e.checkin_id for e in entries}))
         seen = set(
             Response.objects.filter(key__in=[e.key for e in entries]).values_list("key", flat=True)
         )
-        changed: dict[int, CheckIn] = {}
+        changed: dict[int, _Row] = {}
         closed: set[int] = set()
-        history: list[Response] = []
+        history: list[Entry] = []
         deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for entry in entries:
             checkin = current.get(entry.checkin_id)
@@ -149,7 +170,7 @@ def record_entries(entries: list[Entry]) -> Outcome:
                 outcome.listened.add(entry.checkin_id)
                 continue
             seen.add(entry.key)
-            if checkin is None or checkin.incident.status != Incident.Status.ACTIVE:
+            if checkin is None or not checkin.incident_active:
                 outcome.rejected += 1
                 log.warning(
                     "answer %s to check-in %s rejected: %s",
@@ -173,20 +194,11 @@ def record_entries(entries: list[Entry]) -> Outcome:
             checkin.status, checkin.note = entry.status, entry.note
             checkin.answered_at, checkin.answered_via = entry.at, entry.via
             changed[checkin.id] = checkin
-            history.append(
-                Response(
-                    checkin_id=checkin.id,
-                    status=entry.status,
-                    note=entry.note,
-                    via=entry.via,
-                    at=entry.at,
-                    key=entry.key,
-                )
-            )
+            history.append(entry)
             outcome.recorded += 1
         if changed:
             _save_answers(sorted(changed.values(), key=lambda c: c.id))
-            Response.objects.bulk_create(history)
+            _save_history(history)
             for incident_id, counts in sorted(deltas.items()):
                 counters_bump(incident_id=incident_id, **counts)
         outcome.listened |= set(changed)
@@ -227,10 +239,13 @@ WHERE c.id = v.id
 """
 
 
-def _save_answers(checkins: list[CheckIn]) -> None:
+def _save_answers(checkins: list[_Row]) -> None:
     """Store the answer fields of CHECKINS (locked by the caller)."""
+    fields = ["status", "note", "answered_at", "answered_via"]
     if connection.vendor != "postgresql":
-        CheckIn.objects.bulk_update(checkins, ["status", "note", "answered_at", "answered_via"])
+        CheckIn.objects.bulk_update(
+            [CheckIn(id=c.id, **{f: getattr(c, f) for f in fields}) for c in checkins], fields
+        )
         return
     columns = (
         [c.id for c in checkins],
@@ -241,6 +256,37 @@ def _save_answers(checkins: list[CheckIn]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(_SAVE_ANSWERS_SQL, list(columns))
+
+
+# Like _SAVE_ANSWERS_SQL: one statement, not one model instance per answer.
+_SAVE_HISTORY_SQL = """
+INSERT INTO checkins_response (checkin_id, status, note, via, at, key)
+SELECT * FROM unnest(
+    %s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]
+)
+"""
+
+
+def _save_history(entries: list[Entry]) -> None:
+    """Keep each recorded entry in the check-ins' history (`Response`), with its key."""
+    if connection.vendor != "postgresql":
+        Response.objects.bulk_create(
+            Response(
+                checkin_id=e.checkin_id, status=e.status, note=e.note, via=e.via, at=e.at, key=e.key
+            )
+            for e in entries
+        )
+        return
+    columns = (
+        [e.checkin_id for e in entries],
+        [e.status for e in entries],
+        [e.note for e in entries],
+        [e.via for e in entries],
+        [e.at for e in entries],
+        [e.key for e in entries],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_HISTORY_SQL, list(columns))
 
 
 _ROW_FIELDS = (
