@@ -15,6 +15,12 @@ preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
+# Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections
+# across them. With the one shared socket, whichever worker was awake accepted a burst of
+# new connections whole: in `make bench` B3, one step in three ran on a single worker while
+# the other idled (1,700 → 840 req/s), and long-lived keep-alive clients (wrk, nginx) kept it
+# that way. A worker's not-yet-accepted connections die with it; workers seldom restart.
+reuse_port = True
 # No periodic worker restarts (GUNICORN_MAX_REQUESTS=N turns them on). A restarted worker's
 # keep-alive clients reconnect while its replacement boots, so they all land on the workers
 # still running, and the new one stays idle for as long as they keep their connections: in
