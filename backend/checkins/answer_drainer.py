@@ -105,15 +105,18 @@ class Outcome:
 
 def _parse(entry_id: str, fields: dict[str, str]) -> Entry | None:
     try:
-        entry = Entry(
-            id=entry_id,
-            key=fields["key"],
-            checkin_id=int(fields["checkin"]),
-            status=fields["status"],
-            note=fields.get("note", ""),
-            via=fields["via"],
-            at=datetime.fromisoformat(fields["at"]),
-        )
+        if "a" in fields:  # "<checkin>|<via>|<pending value>" (answer_stream._ENQUEUE)
+            checkin, via, value = fields["a"].split("|", 2)
+            answer = answer_stream.PendingAnswer.decode(value)
+            key, status, note, at = answer.key, answer.status, answer.note, answer.at
+        else:  # one field per value: written by the web before this release
+            key, checkin, status = fields["key"], fields["checkin"], fields["status"]
+            note, via, at = (
+                fields.get("note", ""),
+                fields["via"],
+                datetime.fromisoformat(fields["at"]),
+            )
+        entry = Entry(entry_id, key, int(checkin), status, note, via, at)
     except (KeyError, ValueError):
         return None
     if entry.status not in _ANSWERS or len(entry.note) > 280 or len(entry.key) != 32:

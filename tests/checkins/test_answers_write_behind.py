@@ -155,6 +155,35 @@ def test_an_entry_processed_twice_is_recorded_and_alerted_once(
     assert answers_redis.xlen(stream) == 0
 
 
+def test_entries_in_the_earlier_one_field_per_value_shape_are_still_recorded(
+    api, drainer, answers_redis, alice_checkin, charlie, incident
+):
+    # Entries a web process of the previous release queued before an upgrade.
+    stream = answer_stream.keys().stream
+    answers_redis.sadd(answer_stream.keys().active, incident.id)
+    answers_redis.xadd(
+        stream,
+        {
+            "key": uuid.uuid4().hex,
+            "checkin": alice_checkin.id,
+            "status": "safe",
+            "note": "",
+            "via": "push",
+            "at": "2026-11-01T10:00:00+00:00",
+        },
+    )
+    _answer(api, charlie.checkins.get(), "need_help")  # the current shape, one field
+    assert [sorted(fields) for _, fields in answers_redis.xrange(stream)] == [
+        ["at", "checkin", "key", "note", "status", "via"],
+        ["a"],
+    ]
+
+    assert drainer.drain_once()["recorded"] == 2
+    alice_checkin.refresh_from_db()
+    assert (alice_checkin.status, alice_checkin.answered_via) == ("safe", "push")
+    assert charlie.checkins.get().status == "need_help"
+
+
 def test_answers_to_a_closed_incident_are_rejected_and_acknowledged(
     api, drainer, answers_redis, alice_checkin, incident
 ):
