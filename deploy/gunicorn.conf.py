@@ -24,7 +24,7 @@ reuse_port = True
 # No periodic worker restarts (GUNICORN_MAX_REQUESTS=N turns them on). A restarted worker's
 # keep-alive clients reconnect while its replacement boots, so they all land on the workers
 # still running, and the new one stays idle for as long as they keep their connections: in
-# `make bench` B3 each restart halved a 12-second step (2,200 → 1,000–1,450 req/s, the
+# `make bench` B3 each restart halved a 12-second step (2,200 → 1,000 to 1,450 req/s, the
 # restarted worker serving nothing). Memory stays flat without them: 94 MB a worker from
 # the first to the 150,000th answer (four 20-second wrk runs against one server).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
