@@ -175,7 +175,8 @@ def _seen_keys(keys: list[str]) -> set[str]:
         with connection.cursor() as cursor:
             cursor.execute(_SEEN_SQL, [keys])
             return {key for (key,) in cursor.fetchall()}
-    return set(Response.objects.filter(key__in=keys).values_list("key", flat=True))
+    seen = Response.objects.filter(key__in=keys).values_list("key", flat=True)
+    return {key for key in seen if key is not None}
 
 
 def record_entries(entries: list[Entry]) -> Outcome:
