@@ -156,7 +156,7 @@ class ActivateView(APIView):
 
     @extend_schema(
         request=IncidentReasonSerializer,
-        responses={202: IncidentSerializer, 404: ERROR, 409: ERROR},
+        responses={202: IncidentSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request: Request, incident_id: int) -> Response:
         """Activate (or, under the two-operator rule, ask a second operator to approve)."""
@@ -177,7 +177,7 @@ class ResolveView(APIView):
 
     @extend_schema(
         request=IncidentReasonSerializer,
-        responses={200: IncidentSerializer, 404: ERROR, 409: ERROR},
+        responses={200: IncidentSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request: Request, incident_id: int) -> Response:
         reason = validated(IncidentReasonSerializer, request.data).get("reason") or "Resolved."

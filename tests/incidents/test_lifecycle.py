@@ -63,6 +63,25 @@ def test_resolving_then_activating_again_is_refused(api, olivia, incident):
     assert "resolved" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("action", ["activate", "resolve"])
+def test_a_bad_reason_is_a_documented_400_and_changes_nothing(api, olivia, incident, action):
+    if action == "resolve":
+        api(olivia).post(f"/api/incidents/{incident.id}/activate/")
+    before = Incident.objects.get(id=incident.id).status
+
+    response = api(olivia).post(
+        f"/api/incidents/{incident.id}/{action}/", {"reason": "a\x00b"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"reason": ["Null characters are not allowed."]}
+    assert Incident.objects.get(id=incident.id).status == before
+    schema = api(olivia).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert (
+        "400" in schema["paths"][f"/api/incidents/{{incident_id}}/{action}/"]["post"]["responses"]
+    )
+
+
 def test_resolving_a_draft_is_refused(api, olivia, incident):
     assert api(olivia).post(f"/api/incidents/{incident.id}/resolve/").status_code == 409
 
