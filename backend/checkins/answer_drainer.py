@@ -278,15 +278,7 @@ def _save_answers(checkins: list[_Row]) -> None:
             [CheckIn(id=c.id, **{f: getattr(c, f) for f in fields}) for c in checkins], fields
         )
         return
-    columns = (
-        [c.id for c in checkins],
-        [c.status for c in checkins],
-        [c.note for c in checkins],
-        [c.answered_at for c in checkins],
-        [c.answered_via for c in checkins],
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(_SAVE_ANSWERS_SQL, list(columns))
+    _execute_by_column(_SAVE_ANSWERS_SQL, checkins, ["id", *fields])
 
 
 # Like _SAVE_ANSWERS_SQL: one statement, not one model instance per answer.
@@ -308,16 +300,15 @@ def _save_history(entries: list[Entry]) -> None:
             for e in entries
         )
         return
-    columns = (
-        [e.checkin_id for e in entries],
-        [e.status for e in entries],
-        [e.note for e in entries],
-        [e.via for e in entries],
-        [e.at for e in entries],
-        [e.key for e in entries],
+    _execute_by_column(
+        _SAVE_HISTORY_SQL, entries, ["checkin_id", "status", "note", "via", "at", "key"]
     )
+
+
+def _execute_by_column(sql: str, rows: list[Any], fields: list[str]) -> None:
+    """Run one of the unnest statements above: one array parameter per field of ROWS."""
     with connection.cursor() as cursor:
-        cursor.execute(_SAVE_HISTORY_SQL, list(columns))
+        cursor.execute(sql, [[getattr(row, field) for row in rows] for field in fields])
 
 
 class Drainer:
