@@ -47,3 +47,11 @@ def test_seed_demo_is_idempotent():
     assert Incident.objects.get().status == "draft"
     olivia = User.objects.get(email="olivia@demo.safe")
     assert olivia.is_operator
+
+
+def test_every_seeded_person_has_exactly_one_first_place():
+    call_command("seed_demo", crowd=20)
+
+    people_with_places = set(Place.objects.values_list("person_id", flat=True))
+    firsts = list(Place.objects.filter(is_first=True).values_list("person_id", flat=True))
+    assert sorted(firsts) == sorted(people_with_places)

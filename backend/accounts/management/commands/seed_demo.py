@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from backend.accounts.models import Place, User
-from backend.geo.cells import cell_for_point
+from backend.accounts.models import User
+from backend.accounts.services import place_add
 from backend.incidents.apps import OPERATORS_GROUP, ensure_operators_group
 from backend.incidents.models import Incident
 from backend.incidents.services import incident_create
@@ -64,7 +64,8 @@ class Command(BaseCommand):
             if is_operator:
                 person.groups.add(operators)
             for lat, lon in places:
-                Place.objects.create(person=person, cell=cell_for_point(lat=lat, lon=lon))
+                # As a person adds a place: the first is marked first (the fast audience count).
+                place_add(person=person, label="", lat=lat, lon=lon)
             people[email] = person
         for a, b in FRIENDS:
             Friendship.objects.create(person=people[a], friend=people[b])
