@@ -1,8 +1,15 @@
-"""Reads for notifications: delivery counts per channel, a person's channel settings."""
+"""Reads for notifications: delivery counts per channel, a person's push devices."""
 
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 
-from .models import Delivery
+from backend.accounts.models import User
+
+from .models import Delivery, PushSubscription
+
+# Where `with_push_devices` puts a person's subscriptions: a plain list. The default
+# prefetch built a related manager and a queryset per person to hold them (py-spy: 6 % of a
+# push fan-out); a list costs one attribute.
+_PUSH_DEVICES = "push_devices"
 
 COUNTED = ("pending", "sent", "failed", "expired")
 
@@ -25,3 +32,18 @@ def delivery_counts(*, incident_id: int) -> dict[str, dict[str, int]]:
         key = "pending" if status == Delivery.Status.SENDING else status
         per_status[key] += n
     return counts
+
+
+def with_push_devices(people: str = "") -> Prefetch:
+    """Prefetch the push subscriptions of the people at the lookup PEOPLE ("" for users,
+    "checkin__person" for deliveries) for `push_devices`."""
+    lookup = f"{people}__push_subscriptions" if people else "push_subscriptions"
+    return Prefetch(lookup, to_attr=_PUSH_DEVICES)
+
+
+def push_devices(person: User) -> list[PushSubscription]:
+    """PERSON's push subscriptions: prefetched by `with_push_devices`, else a fresh query."""
+    devices: list[PushSubscription] | None = getattr(person, _PUSH_DEVICES, None)
+    if devices is None:
+        return list(PushSubscription.objects.filter(person=person))
+    return devices

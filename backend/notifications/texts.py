@@ -13,33 +13,54 @@ from .channels.base import FriendNews, Message
 
 def title(message: Message) -> str:
     """The subject line or notification title."""
-    with translation.override(message.language):
-        if message.purpose == "friend_alert":
+    if message.purpose == "friend_alert":
+        with translation.override(message.language):
             if len(message.friends) == 1:
                 return friend_line(message.friends[0])
             return _("News from your friends")
-        names = {"title": message.incident_title, "name": message.sender_name}
-        if message.purpose == "nudge":
-            if message.drill:
-                return _("DRILL: %(name)s asks if you are safe — %(title)s") % names
-            return _("%(name)s asks if you are safe — %(title)s") % names
-        if message.drill:
-            return _("DRILL: Are you safe? — %(title)s") % names
-        return _("Are you safe? — %(title)s") % names
+    return _checkin_texts(*_checkin_key(message))[0]
 
 
 def short_body(message: Message) -> str:
     """One or two lines: what the notification says under its title."""
-    with translation.override(message.language):
-        if message.purpose == "friend_alert":
+    if message.purpose == "friend_alert":
+        with translation.override(message.language):
             return "\n".join(friend_line(news) for news in message.friends)
-        if message.purpose == "reminder":
-            return _("We have not heard from you yet. Are you safe?")
-        if message.purpose == "nudge":
-            return _("%(name)s would like to know that you are safe.") % {
-                "name": message.sender_name
-            }
-        return _("You may be in the area of: %(title)s.") % {"title": message.incident_title}
+    return _checkin_texts(*_checkin_key(message))[1]
+
+
+def _checkin_key(message: Message) -> tuple[str, str, bool, str, str]:
+    return (
+        message.language,
+        message.purpose,
+        message.drill,
+        message.incident_title,
+        message.sender_name,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _checkin_texts(
+    language: str, purpose: str, drill: bool, incident_title: str, sender_name: str
+) -> tuple[str, str]:
+    """(title, short body) about a person's own check-in: the same for everyone who shares
+    a language in a fan-out, so translated once (switching the language for every message
+    was 6 % of a push fan-out's CPU, py-spy)."""
+    names = {"title": incident_title, "name": sender_name}
+    with translation.override(language):
+        if purpose == "nudge":
+            if drill:
+                head = _("DRILL: %(name)s asks if you are safe — %(title)s") % names
+            else:
+                head = _("%(name)s asks if you are safe — %(title)s") % names
+            return head, _("%(name)s would like to know that you are safe.") % names
+        if drill:
+            head = _("DRILL: Are you safe? — %(title)s") % names
+        else:
+            head = _("Are you safe? — %(title)s") % names
+        if purpose == "reminder":
+            return head, _("We have not heard from you yet. Are you safe?")
+        return head, _("You may be in the area of: %(title)s.") % names
 
 
 def body(message: Message) -> str:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from backend.accounts.models import User
 from backend.notifications.models import PushSubscription
+from backend.notifications.selectors import push_devices
 from backend.notifications.texts import answer_actions, short_body, title
 from backend.notifications.webpush import (
     PushResult,
@@ -195,8 +196,7 @@ class WebPushChannel(Channel):
     name = "webpush"
 
     def reaches(self, person: User) -> bool:
-        # .all() uses the prefetched subscriptions when the caller loaded them.
-        return bool(person.push_subscriptions.all()) and push_sender() is not None
+        return bool(push_devices(person)) and push_sender() is not None
 
     def send(self, *, person: User, message: Message) -> SendResult:
         return self.send_many([(person, message)])[0]
@@ -219,7 +219,7 @@ class WebPushChannel(Channel):
             yield [(i, NOT_CONFIGURED) for i in range(len(items))]
             return
         jobs = [
-            (list(person.push_subscriptions.all()), push_payload(message), message)
+            (push_devices(person), push_payload(message), message)
             for person, message in items
         ]
         gone: list[int] = []
