@@ -6,6 +6,7 @@ so a task that runs twice (broker redelivery, retry) never sends the same messag
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from backend.checkins.models import CheckIn
@@ -28,14 +29,18 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
 
-    checkin = models.ForeignKey(CheckIn, on_delete=models.CASCADE, related_name="deliveries")
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="+")
+    # No index of their own: `one_delivery_per_message` starts with the check-in and
+    # `delivery_stats` with the incident. Every index costs each claim and record an entry.
+    checkin = models.ForeignKey(
+        CheckIn, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     channel = models.CharField(max_length=12)
     purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.ASK)
     seq = models.PositiveSmallIntegerField(default=0)
-    status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
-    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -51,7 +56,17 @@ class Delivery(models.Model):
                 fields=["checkin", "channel", "purpose", "seq"], name="one_delivery_per_message"
             )
         ]
-        indexes = [models.Index(fields=["incident", "channel", "status"], name="delivery_stats")]
+        indexes = [
+            models.Index(fields=["incident", "channel", "status"], name="delivery_stats"),
+            # The sweeps: rows due for a retry, and claims of workers that died. Partial, so
+            # rows move in and out only while pending or sending, not for every status.
+            models.Index(
+                fields=["next_attempt_at"], name="delivery_due", condition=Q(status="pending")
+            ),
+            models.Index(
+                fields=["claimed_at"], name="delivery_claimed", condition=Q(status="sending")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.purpose}#{self.seq} for {self.checkin_id}: {self.status}"

@@ -202,10 +202,14 @@ def _delivery(
 
 # Compare-and-set on a whole chunk: a row is ours only if this statement moved it from
 # pending to sending; a second worker's identical statement returns none of them.
+# `(…) IS TRUE` (status is never NULL) keeps PostgreSQL on the primary key: while a fan-out
+# fills the table faster than ANALYZE runs, the planner believes few rows are pending and
+# scanned every pending row through the status index for each chunk, 56 µs of server CPU
+# per message (pg_stat_statements, 8,000 pushes).
 CLAIM_SQL = """
 UPDATE notifications_delivery
 SET status = 'sending', claimed_at = %s, attempts = attempts + 1
-WHERE status = 'pending' AND id {ids}
+WHERE id {ids} AND (status = 'pending') IS TRUE
 RETURNING id
 """
 
@@ -388,10 +392,11 @@ def _nudger_names(deliveries: Iterable[Delivery]) -> dict[int, str]:
 # Sent is final: a row still 'sending' is ours; one the lease already put back to pending
 # (a worker slower than the lease) must not be sent again either. RETURNING says which rows
 # this statement moved, so a person is counted as reached once, whoever records.
+# The status test is kept away from its index as in CLAIM_SQL (80 µs per message before).
 RECORD_SENT_SQL = """
 UPDATE notifications_delivery
 SET status = 'sent', sent_at = %s, last_error = ''
-WHERE status IN ('sending', 'pending') AND id {ids}
+WHERE id {ids} AND (status IN ('sending', 'pending')) IS TRUE
 RETURNING checkin_id
 """
 

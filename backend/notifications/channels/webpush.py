@@ -21,11 +21,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.db import connection
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
 from backend.accounts.models import User
+from backend.common.sql import in_ids
 from backend.notifications.models import PushSubscription
 from backend.notifications.selectors import push_devices
 from backend.notifications.texts import answer_actions, short_body, title
@@ -50,6 +52,7 @@ CHECKIN_PURPOSES = frozenset({"ask", "escalation", "reminder", "nudge"})
 DEMO_SUBJECT = "mailto:demo@example.org"
 NOT_CONFIGURED = SendResult("failed", error="Web Push is not configured")
 NO_SUBSCRIPTION = SendResult("gone", error="no push subscription")
+MARK_SENT_SQL = "UPDATE notifications_pushsubscription SET last_sent_at = %s WHERE id {ids}"
 
 _lock = threading.Lock()
 _sender: PushSender | None = None
@@ -218,10 +221,7 @@ class WebPushChannel(Channel):
         if sender is None:
             yield [(i, NOT_CONFIGURED) for i in range(len(items))]
             return
-        jobs = [
-            (push_devices(person), push_payload(message), message)
-            for person, message in items
-        ]
+        jobs = [(push_devices(person), push_payload(message), message) for person, message in items]
         gone: list[int] = []
         accepted: list[int] = []
 
@@ -248,7 +248,10 @@ class WebPushChannel(Channel):
         if gone:
             PushSubscription.objects.filter(id__in=gone).delete()
         if accepted:
-            PushSubscription.objects.filter(id__in=accepted).update(last_sent_at=timezone.now())
+            condition, params = in_ids(accepted)
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            with connection.cursor() as cursor:
+                cursor.execute(MARK_SENT_SQL.format(ids=condition), [now, *params])
 
 
 def _combine(results: list[PushResult]) -> SendResult:
