@@ -79,49 +79,110 @@ class Receiver:
         except (KeyError, ValueError, InvalidSignature, http_ece.ECEException) as exc:
             self.rejected.append(repr(exc)[:200])
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                request_line, *lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = request_line.split(" ", 2)
-                headers = {}
-                for line in lines:
-                    if ":" in line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                if method == "POST" and path.startswith("/push/"):
-                    self.accepted += 1
-                    if self.accepted % self.sample == 1 or self.sample == 1:
-                        self.check(headers, body)
-                    writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                elif path == "/stats":
-                    stats = json.dumps(
-                        {
-                            "accepted": self.accepted,
-                            "checked": self.checked,
-                            "rejected": len(self.rejected),
-                            "reasons": self.rejected[:5],
-                        }
-                    ).encode()
-                    writer.write(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                        + f"Content-Length: {len(stats)}\r\n\r\n".encode()
-                        + stats
-                    )
-                else:
-                    writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
+    def stats(self) -> bytes:
+        return json.dumps(
+            {
+                "accepted": self.accepted,
+                "checked": self.checked,
+                "rejected": len(self.rejected),
+                "reasons": self.rejected[:5],
+            }
+        ).encode()
+
+
+CREATED = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+MAX_HEAD = 64 * 1024
+
+
+class Connection(asyncio.Protocol):
+    """One sender's kept-alive connection: requests are parsed straight from the buffer.
+
+    (asyncio streams cost ~90 µs of CPU per message here, half an encryption: on two shared
+    cores the receiver's CPU is taken from the sender it measures.)
+    """
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        replies = []
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD:
+                    self._close()
+                return self._reply(replies)
+            head = bytes(self.buffer[:end])
+            length = _content_length(head)
+            if length is None:
+                self._close()
+                return None
+            if len(self.buffer) < end + 4 + length:
+                return self._reply(replies)
+            body = bytes(self.buffer[end + 4 : end + 4 + length])
+            del self.buffer[: end + 4 + length]
+            replies.append(self._answer(head, body))
+
+    def _answer(self, head: bytes, body: bytes) -> bytes:
+        request_line = head[: head.find(b"\r\n")] if b"\r\n" in head else head
+        method, _, rest = request_line.partition(b" ")
+        path = rest.partition(b" ")[0]
+        receiver = self.receiver
+        if method == b"POST" and path.startswith(b"/push/"):
+            receiver.accepted += 1
+            if receiver.accepted % receiver.sample == 1 or receiver.sample == 1:
+                receiver.check(_headers(head), body)
+            return CREATED
+        if path == b"/stats":
+            stats = receiver.stats()
+            return (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(stats)}\r\n\r\n".encode()
+                + stats
+            )
+        return NOT_FOUND
+
+    def _reply(self, replies: list[bytes]) -> None:
+        if replies and self.transport is not None:
+            self.transport.write(b"".join(replies))
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _content_length(head: bytes) -> int | None:
+    """The request's Content-Length (0 without one); None if it is not a number."""
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            try:
+                return int(line[15:])
+            except ValueError:
+                return None
+    return 0
+
+
+def _headers(head: bytes) -> dict[str, str]:
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 async def serve(port: int, sample: int) -> None:
     receiver = Receiver(sample)
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", port, backlog=1024)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Connection(receiver), "127.0.0.1", port, backlog=1024)
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
