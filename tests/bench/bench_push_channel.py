@@ -11,8 +11,7 @@
     verifies VAPID + decrypts one in 50; `--receiver full` is tests/support/push_service.py,
     which decrypts every message (on two cores it then competes with the sender for CPU).
 Uses a throw-away SQLite database in a temporary directory. `--profile FILE` writes a
-cProfile of (b)'s calling thread (read it with `python -m pstats FILE`; the push threads
-need a sampling profiler, e.g. `py-spy record --gil`). (b) is also given per CPU-second of
+cProfile of (b) (read it with `python -m pstats FILE`). (b) is also given per CPU-second of
 the sending process, which other load on a shared machine does not change.
 """
 
@@ -126,9 +125,9 @@ def main() -> None:
     if profile is not None:
         profile.dump_stats(options.profile)
 
-    threads = settings.SAFE_PUSH_THREADS
+    in_flight = settings.SAFE_PUSH_IN_FLIGHT
     print(
-        f"{options.people} people, one device each; payload ~1 KB; {threads} push threads; "
+        f"{options.people} people, one device each; payload ~1 KB; {in_flight} pushes in flight; "
         f"receiver {options.receiver}"
     )
     print(f"{'measurement':<60}{'msg/s':>10}")

@@ -50,7 +50,7 @@ RESTORE_INTERVAL = 2
 CLAIM_LEASE = 10
 RETRY_DUE_EVERY = 3.0
 # Pushes in flight per worker, which is also the Web Push channel's send window.
-PUSH_THREADS = 16
+PUSH_IN_FLIGHT = 16
 DEADLINE = 240.0
 # Well outside the seeded box (seed_population's default: Paris and its inner suburbs).
 AREA = {
@@ -124,7 +124,7 @@ def test_fan_out_survives_killed_workers_and_a_redis_restart(worker_stack):
         "SAFE_CLAIM_LEASE_SECONDS": str(CLAIM_LEASE),
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
-        "SAFE_PUSH_THREADS": str(PUSH_THREADS),
+        "SAFE_PUSH_IN_FLIGHT": str(PUSH_IN_FLIGHT),
     }
     with PushService() as push:
         subs = [push.subscribe() for _ in range(PUSH_PEOPLE)]
@@ -194,7 +194,7 @@ def test_fan_out_survives_killed_workers_and_a_redis_restart(worker_stack):
         "SELECT count(*) FROM notifications_delivery WHERE attempts > 1"
     )[0][0]
     push_ids = {PushService.id_of(s) for s in subs}
-    with override_settings(SAFE_PUSH_THREADS=PUSH_THREADS):
+    with override_settings(SAFE_PUSH_IN_FLIGHT=PUSH_IN_FLIGHT):
         window = max(CHANNELS["webpush"].window(), CHANNELS["email"].window())
     print(
         f"\n{PEOPLE} people, {kills} kills (killing ended at {killing_done:.0f}s), Redis "

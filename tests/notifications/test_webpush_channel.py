@@ -166,7 +166,7 @@ def test_debug_without_a_key_generates_and_keeps_a_demo_key(settings, tmp_path, 
     settings.VAR_DIR = tmp_path
 
     first = client.get("/api/push/vapid-public-key/").json()["public_key"]
-    settings.SAFE_PUSH_THREADS = 4  # any push setting change rebuilds the sender
+    settings.SAFE_PUSH_IN_FLIGHT = 4  # any push setting change rebuilds the sender
 
     assert client.get("/api/push/vapid-public-key/").json()["public_key"] == first
     assert json.loads((tmp_path / "vapid.json").read_text())["public_key"] == first

@@ -136,7 +136,9 @@ def _pool() -> ThreadPoolExecutor:
     global _threads
     with _lock:
         if _threads is None:
-            _threads = ThreadPoolExecutor(settings.SAFE_PUSH_THREADS, thread_name_prefix="webpush")
+            _threads = ThreadPoolExecutor(
+                settings.SAFE_PUSH_IN_FLIGHT, thread_name_prefix="webpush"
+            )
         return _threads
 
 
@@ -205,7 +207,7 @@ class WebPushChannel(Channel):
         return self.send_many([(person, message)])[0]
 
     def window(self) -> int:
-        return settings.SAFE_PUSH_THREADS
+        return settings.SAFE_PUSH_IN_FLIGHT
 
     def send_stream(
         self, items: Sequence[tuple[User, Message]], window: SendWindow
