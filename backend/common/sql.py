@@ -22,7 +22,6 @@ class InArray(Lookup):
     for the thousand ids of a fan-out batch that was 15 % of a push worker's CPU (py-spy).
     """
 
-    lookup_name = "in_array"
     prepare_rhs = False
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
