@@ -3,6 +3,7 @@
 from backend.notifications.webpush.transport import (
     PushResult,
     PushSender,
+    PushStream,
     PushTarget,
     encrypt,
     retry_delay,
@@ -13,6 +14,7 @@ from backend.notifications.webpush.vapid import VapidSigner, generate_vapid_keyp
 __all__ = [
     "PushResult",
     "PushSender",
+    "PushStream",
     "PushTarget",
     "VapidSigner",
     "encrypt",

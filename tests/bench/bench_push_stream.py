@@ -1,0 +1,139 @@
+"""Measure the push fan-out's CPU per message: 16 threads calling `send` vs. one PushStream.
+
+    .venv/bin/python tests/bench/bench_push_stream.py --messages 3000 --rounds 3
+
+Sends N messages to tests/bench/push_receiver.py (in its own process) through
+(a) `PushSender.send` from a ThreadPoolExecutor of 16 threads, at most 8 sends in flight per
+    origin and 16 in all, results handed back through a queue: today's fan-out
+    (channels/webpush.py with SAFE_PUSH_IN_FLIGHT=16, SAFE_PUSH_ORIGIN_CONCURRENCY=8);
+(b) one `PushStream` with per_origin=8, started while fewer than 16 are pending;
+alternating (a) and (b) ROUNDS times after a warm-up of each. CPU is time.process_time of
+this process (encryption, signing, HTTP, thread hand-offs), which other load on a shared
+machine changes less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from backend.notifications.webpush import (
+    PushResult,
+    PushSender,
+    PushTarget,
+    VapidSigner,
+    generate_vapid_keypair,
+)
+from tests.bench.push_receiver import shared_subscription_keys
+
+PAYLOAD = os.urandom(1024)
+THREADS = 16
+IN_FLIGHT = 16
+PER_ORIGIN = 8
+
+
+def send_in_threads(sender: PushSender, targets: list[PushTarget]) -> int:
+    """Today's fan-out: a window of IN_FLIGHT sends on a pool, PER_ORIGIN per origin."""
+    done: queue.SimpleQueue[PushResult] = queue.SimpleQueue()
+    slot = threading.BoundedSemaphore(PER_ORIGIN)  # one origin
+
+    def push(target: PushTarget) -> None:
+        with slot:
+            done.put(sender.send(target, PAYLOAD, ttl=60))
+
+    sent = started = finished = 0
+    with ThreadPoolExecutor(THREADS) as pool:
+        while finished < len(targets):
+            while started < len(targets) and started - finished < IN_FLIGHT:
+                pool.submit(push, targets[started])
+                started += 1
+            sent += done.get().outcome == "sent"
+            finished += 1
+    return sent
+
+
+def send_in_stream(sender: PushSender, targets: list[PushTarget]) -> int:
+    """One thread: start while fewer than IN_FLIGHT are pending, then collect."""
+    sent = 0
+    with sender.stream(per_origin=PER_ORIGIN) as stream:
+        for n, target in enumerate(targets):
+            if stream.pending() >= IN_FLIGHT:
+                sent += sum(r.outcome == "sent" for _, r in stream.results())
+            stream.start(n, target, PAYLOAD, ttl=60)
+        while stream.pending():
+            sent += sum(r.outcome == "sent" for _, r in stream.results())
+    return sent
+
+
+def measure(
+    run: Callable[[PushSender, list[PushTarget]], int],
+    sender: PushSender,
+    targets: list[PushTarget],
+) -> tuple[float, float]:
+    """Return (CPU microseconds per message, messages per second); every one must be sent."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    sent = run(sender, targets)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if sent != len(targets):
+        raise SystemExit(f"only {sent} of {len(targets)} messages were sent")
+    return cpu / len(targets) * 1e6, len(targets) / wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+
+    receiver = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("push_receiver.py")), "--sample", "50"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        origin = f"http://127.0.0.1:{receiver.stdout.readline().split()[1]}"
+        p256dh, auth = shared_subscription_keys()
+        targets = [PushTarget(f"{origin}/push/{n}", p256dh, auth) for n in range(options.messages)]
+        private_key, _ = generate_vapid_keypair()
+        signer = VapidSigner(private_key, "mailto:bench@example.org")
+        modes = {"(a) send, 16 threads": send_in_threads, "(b) one PushStream": send_in_stream}
+        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in modes}
+        with PushSender(signer=signer, pool_size=PER_ORIGIN) as sender:
+            for run in modes.values():  # warm up: connections, VAPID header, code paths
+                measure(run, sender, targets[:200])
+            for round_ in range(options.rounds):
+                for name, run in modes.items():
+                    cpu, rate = measure(run, sender, targets)
+                    figures[name].append((cpu, rate))
+                    print(f"round {round_ + 1} {name:<22} {cpu:6.0f} µs CPU/msg {rate:7.0f} msg/s")
+        with urllib.request.urlopen(f"{origin}/stats", timeout=5) as response:
+            stats = json.load(response)
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
+
+    print(f"{options.messages} messages of {len(PAYLOAD)} B per run, medians of {options.rounds}:")
+    for name, runs in figures.items():
+        cpu = statistics.median(c for c, _ in runs)
+        rate = statistics.median(r for _, r in runs)
+        print(f"  {name:<22} {cpu:6.0f} µs CPU/msg {rate:7.0f} msg/s")
+    print(f"receiver: {stats['accepted']} accepted, {stats['checked']} checked (VAPID, decrypted),")
+    print(f"          {stats['rejected']} rejected {stats['reasons']}")
+
+
+if __name__ == "__main__":
+    main()
