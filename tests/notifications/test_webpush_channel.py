@@ -89,6 +89,37 @@ def test_one_dead_device_among_live_ones_still_counts_as_sent(
     assert list(PushSubscription.objects.values_list("endpoint", flat=True)) == [live["endpoint"]]
 
 
+def _broken_device(service: PushService, person) -> None:
+    """A stored subscription whose key no longer decodes (written before validation, say)."""
+    endpoint = service.subscribe()["endpoint"]
+    PushSubscription.objects.create(person=person, endpoint=endpoint, p256dh="AAAA", auth="AAAA")
+
+
+def test_a_device_whose_stored_key_is_broken_does_not_stop_the_others(
+    push_service, vapid, alice, alice_checkin
+):
+    _broken_device(push_service, alice)
+    live = subscribe(push_service, alice)
+
+    assert deliveries_send_batch(checkin_ids=[alice_checkin.id]) == {"sent": 1}
+    [message] = push_service.wait_for(1)
+    assert message.subscription_id == PushService.id_of(live)
+
+
+def test_a_person_whose_only_device_is_broken_is_asked_on_the_next_channel(
+    push_service, vapid, alice, alice_checkin
+):
+    _broken_device(push_service, alice)
+
+    outcomes = deliveries_send_batch(checkin_ids=[alice_checkin.id])
+
+    assert push_service.count() == 0
+    delivery = Delivery.objects.get(channel="webpush")
+    assert (outcomes, delivery.status) == ({"failed": 1}, "failed")
+    assert delivery.last_error  # what the key was refused for
+    assert Delivery.objects.get(channel="email").purpose == "escalation"
+
+
 def test_too_many_requests_is_retried_after_the_retry_after_delay(
     push_service, vapid, alice_push, alice_checkin
 ):
