@@ -829,14 +829,19 @@ def _request_head(path: str, netloc: str, length: int, headers: dict[str, str]) 
 def _dropped(connection: _Connection) -> bool:
     """Whether a kept-alive connection was closed by the server while idle.
 
-    An idle connection has nothing to read: readable means end-of-file (or junk). Reusing
-    it would fail a POST the service never saw; reopen instead.
+    An idle connection has nothing to read: readable means end-of-file (or junk), and a
+    hang-up or error says so outright. Reusing it would fail a POST the service never saw;
+    reopen instead. `poll`, not `select`: select refuses descriptors from 1024 (FD_SETSIZE)
+    up, which would make every connection of a process with many files look dropped.
     """
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([connection.sock], [], [], 0)
-    except (OSError, ValueError):
+        poller.register(connection.sock, select.POLLIN)
+    except (OSError, ValueError):  # closed: its descriptor is -1
         return True
-    return bool(readable)
+    # Any event is one of POLLIN, POLLHUP, POLLERR or POLLNVAL (the last three always
+    # reported): each means the connection is not fit to reuse.
+    return bool(poller.poll(0))
 
 
 def _unanswered(exc: OSError | ProtocolError) -> PushResult:

@@ -7,6 +7,7 @@ servers answer with exact bytes, to cover framing, connection reuse and hostile 
 import base64
 import datetime
 import os
+import resource
 import socket
 import ssl
 import threading
@@ -339,6 +340,40 @@ def test_connection_closed_while_idle_is_reopened_before_sending(serve, sender):
 
     assert [first.outcome, second.outcome] == ["sent", "sent"]
     assert server.connections == 2
+
+
+@pytest.fixture
+def low_fds_taken() -> Iterator[None]:
+    """Fill every file descriptor below 1024 (FD_SETSIZE), so new sockets get higher ones."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1024 + 64  # room for the client's and the server's sockets
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is too low")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    taken: list[int] = []
+    try:
+        with open(os.devnull) as devnull:
+            # dup returns the lowest free descriptor: once it is 1023, all below are taken.
+            while not taken or taken[-1] < 1023:
+                taken.append(os.dup(devnull.fileno()))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_connection_on_a_descriptor_above_1023_is_kept_alive(low_fds_taken, serve, sender):
+    server = serve(CREATED, CREATED)
+    push = http(server)
+
+    results = [sender.send(push, PAYLOAD, ttl=60) for _ in range(2)]
+
+    assert [r.outcome for r in results] == ["sent", "sent"]
+    [connection] = sender._local.connections.values()
+    assert connection.sock.fileno() >= 1024
+    assert server.connections == 1
 
 
 def test_silent_server_times_out_as_a_retry(serve, sender):
