@@ -1,154 +1,24 @@
 """PushSender's HTTP/1.1 client against scripted servers: what a push service may answer.
 
 The real push service (tests/support/push_service.py) always answers the same way; these
-servers answer with exact bytes, to cover framing, connection reuse and hostile answers.
+servers (tests/support/scripted_server.py) answer with exact bytes, to cover framing,
+connection reuse and hostile answers.
 """
 
 import base64
-import datetime
 import os
 import resource
-import socket
-import ssl
-import threading
-import tracemalloc
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
 
-import certifi
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from backend.notifications.webpush.transport import PushResult, PushSender, PushTarget
-from backend.notifications.webpush.vapid import VapidSigner, generate_vapid_keypair
+from tests.support.scripted_server import Reply, ScriptedServer
 
 PAYLOAD = b'{"checkin": 42}'
 CREATED = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
-
-
-@dataclass
-class Reply:
-    """Bytes sent as they are in answer to one request; `close` hangs up after them.
-
-    `flood` is then sent again and again until the client hangs up.
-    """
-
-    data: bytes
-    close: bool = False
-    flood: bytes = b""
-
-
-@dataclass
-class ScriptedServer:
-    """Answer each request on 127.0.0.1 with the next scripted reply (a thread per connection).
-
-    `tls` wraps every connection in TLS; `tunnel` first expects a proxy's CONNECT.
-    """
-
-    replies: list[Reply]
-    tls: ssl.SSLContext | None = None
-    tunnel: bool = False
-    requests: list[bytes] = field(default_factory=list)  # request heads, in arrival order
-    connections: int = 0
-    hung_up: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
-    server_names: list[str | None] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        if self.tls is not None:
-            self.tls.sni_callback = lambda sock, name, context: self.server_names.append(name)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self) -> None:
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
-
-    def _serve(self, sock: socket.socket) -> None:
-        try:
-            if self.tunnel:
-                self.requests.append(_read_request(sock))
-                sock.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_side=True)
-            while True:
-                self.requests.append(_read_request(sock))
-                with self._lock:
-                    reply = self.replies.pop(0) if self.replies else Reply(b"", close=True)
-                sock.sendall(reply.data)
-                while reply.flood:
-                    sock.sendall(reply.flood)
-                if reply.close:
-                    break
-        except (OSError, EOFError):
-            pass
-        finally:
-            sock.close()
-            self.hung_up.release()
-
-
-def _read_request(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise EOFError
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        (
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        ),
-        0,
-    )
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise EOFError
-        body += chunk
-    return head
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., ScriptedServer]]:
-    servers: list[ScriptedServer] = []
-
-    def start(*replies: Reply | bytes, **options: Any) -> ScriptedServer:
-        script = [r if isinstance(r, Reply) else Reply(r) for r in replies]
-        servers.append(ScriptedServer(script, **options))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def signer() -> VapidSigner:
-    private_key, _ = generate_vapid_keypair()
-    return VapidSigner(private_key, "mailto:ops@example.org")
-
-
-@pytest.fixture
-def sender(signer) -> Iterator[PushSender]:
-    with PushSender(signer=signer) as sender:
-        yield sender
 
 
 def target(origin: str) -> PushTarget:
@@ -300,22 +170,6 @@ def test_malformed_answer_is_retried_on_a_new_connection(serve, sender, answer):
     assert server.connections == 2
 
 
-def test_endless_headers_are_refused_without_buffering_them(serve, sender):
-    filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
-    server = serve(Reply(b"HTTP/1.1 201 Created\r\n", flood=filler * 64))
-    tracemalloc.start()
-    try:
-        result = sender.send(http(server), PAYLOAD, ttl=60, timeout=5)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-
-    assert (result.outcome, result.status) == ("retry", None)
-    assert "within 65536 bytes" in result.error
-    assert peak < 1024 * 1024
-    assert server.hung_up.acquire(timeout=5)  # the sender hung up: the flood stopped
-
-
 def test_server_hanging_up_mid_response_is_retried(serve, sender):
     server = serve(
         Reply(b"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\nabc", close=True), CREATED
@@ -433,42 +287,6 @@ def test_plain_http_proxy_is_sent_the_absolute_url(serve, signer):
     assert result.outcome == "sent"
     assert request_line == "POST http://127.0.0.1:9/push/abc HTTP/1.1"
     assert host == "Host: 127.0.0.1:9"
-
-
-@pytest.fixture
-def tls_server_context(tmp_path, monkeypatch) -> ssl.SSLContext:
-    """A TLS context for "localhost" whose certificate the sender trusts (in place of certifi)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    monkeypatch.setattr(certifi, "where", lambda: str(cert_file))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context
 
 
 def test_https_is_verified_with_sni_and_kept_alive(serve, sender, tls_server_context):

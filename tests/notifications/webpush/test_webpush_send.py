@@ -17,7 +17,7 @@ from backend.notifications.webpush.transport import (
     retry_delay,
     validate_subscription,
 )
-from backend.notifications.webpush.vapid import VapidSigner, generate_vapid_keypair
+from backend.notifications.webpush.vapid import generate_vapid_keypair
 from tests.support.push_service import PushService
 
 PAYLOAD = b'{"checkin": 42, "title": "Are you safe?"}'
@@ -27,18 +27,6 @@ PAYLOAD = b'{"checkin": 42, "title": "Are you safe?"}'
 def push_service() -> Iterator[PushService]:
     with PushService() as service:
         yield service
-
-
-@pytest.fixture
-def signer() -> VapidSigner:
-    private_key, _ = generate_vapid_keypair()
-    return VapidSigner(private_key, "mailto:ops@example.org")
-
-
-@pytest.fixture
-def sender(signer) -> Iterator[PushSender]:
-    with PushSender(signer=signer, pool_size=4) as sender:
-        yield sender
 
 
 def target_for(subscription: dict) -> PushTarget:

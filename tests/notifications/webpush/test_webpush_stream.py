@@ -1,7 +1,7 @@
 """PushStream: many pushes in flight from one thread, answered exactly as `send` answers.
 
-Real sockets on 127.0.0.1: the real push service (which decrypts every message) and the
-scripted servers of test_webpush_http.py.
+Real sockets on 127.0.0.1: the real push service (which decrypts every message) and
+scripted servers (tests/support/scripted_server.py).
 """
 
 import socket
@@ -18,29 +18,10 @@ from backend.notifications.webpush.transport import (
     PushStream,
     PushTarget,
 )
-from backend.notifications.webpush.vapid import VapidSigner
-from tests.notifications.webpush import test_webpush_http as scripted
-from tests.notifications.webpush.test_webpush_http import (
-    CREATED,
-    PAYLOAD,
-    Reply,
-    chunked,
-    http,
-    target,
-)
+from tests.notifications.webpush.test_webpush_http import CREATED, PAYLOAD, chunked, http, target
 from tests.notifications.webpush.test_webpush_send import target_for
 from tests.support.push_service import PushService
-
-# The scripted servers' fixtures, shared rather than copied.
-serve = scripted.serve
-signer = scripted.signer
-tls_server_context = scripted.tls_server_context
-
-
-@pytest.fixture
-def sender(signer: VapidSigner) -> Iterator[PushSender]:
-    with PushSender(signer=signer, pool_size=4) as sender:
-        yield sender
+from tests.support.scripted_server import Reply
 
 
 @pytest.fixture
@@ -248,14 +229,24 @@ def test_malformed_answer_is_retried_and_the_next_request_gets_a_new_connection(
     assert server.connections == 2
 
 
-def test_endless_headers_are_refused_without_buffering_them(serve, sender):
+def send_one(sender: PushSender, push: PushTarget) -> PushResult:
+    return sender.send(push, PAYLOAD, ttl=60, timeout=5)
+
+
+def stream_one(sender: PushSender, push: PushTarget) -> PushResult:
+    with sender.stream(timeout=5) as stream:
+        stream.start("flooded", push, PAYLOAD, ttl=60)
+        [(_, result)] = stream.results()
+    return result
+
+
+@pytest.mark.parametrize("push_one", [send_one, stream_one], ids=["send", "stream"])
+def test_endless_headers_are_refused_without_buffering_them(serve, sender, push_one):
     filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
     server = serve(Reply(b"HTTP/1.1 201 Created\r\n", flood=filler * 64))
     tracemalloc.start()
     try:
-        with sender.stream(timeout=5) as stream:
-            stream.start("flooded", http(server), PAYLOAD, ttl=60)
-            [(_, result)] = stream.results()
+        result = push_one(sender, http(server))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -263,7 +254,7 @@ def test_endless_headers_are_refused_without_buffering_them(serve, sender):
     assert (result.outcome, result.status) == ("retry", None)
     assert "within 65536 bytes" in result.error
     assert peak < 1024 * 1024
-    assert server.hung_up.acquire(timeout=5)  # the stream hung up: the flood stopped
+    assert server.hung_up.acquire(timeout=5)  # the sender hung up: the flood stopped
 
 
 def test_silent_server_times_out_and_holds_up_no_other_origin(serve, sender):
