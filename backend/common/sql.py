@@ -1,6 +1,6 @@
 """Small helpers for the statements on hot paths (outbox, counters, answers)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -10,9 +10,7 @@ from django.db.models import Lookup
 def in_ids(ids: Sequence[int]) -> tuple[str, list[Any]]:
     """A condition on a batch of IDS and its parameters: one array on PostgreSQL (an IN list
     of 500 placeholders cost more CPU to build and parse than the statement itself)."""
-    if connection.vendor == "postgresql":
-        return "= ANY(%s)", [list(ids)]
-    return f"IN ({', '.join(['%s'] * len(ids))})", list(ids)
+    return _in_values(ids, vendor=connection.vendor)
 
 
 class InArray(Lookup):
@@ -26,7 +24,13 @@ class InArray(Lookup):
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        ids = list(self.rhs)
-        if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", (*lhs_params, ids)
-        return f"{lhs} IN ({', '.join(['%s'] * len(ids))})", (*lhs_params, *ids)
+        condition, params = _in_values(self.rhs, vendor=connection.vendor)
+        return f"{lhs} {condition}", (*lhs_params, *params)
+
+
+def _in_values(values: Iterable[Any], *, vendor: str) -> tuple[str, list[Any]]:
+    """`= ANY(%s)` and one list parameter on PostgreSQL, else `IN (%s, ...)` and one each."""
+    values = list(values)
+    if vendor == "postgresql":
+        return "= ANY(%s)", [values]
+    return f"IN ({', '.join(['%s'] * len(values))})", values
