@@ -235,7 +235,7 @@ VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="")
 SAFE_PUSH_ALLOW_HTTP_LOOPBACK = env_bool("SAFE_PUSH_ALLOW_HTTP_LOOPBACK", DEBUG)
 # Pushes started and not yet recorded per worker (the send window: at most this many can
 # go out twice if the worker is killed), and requests in flight per push service.
-SAFE_PUSH_IN_FLIGHT = env_int("SAFE_PUSH_IN_FLIGHT", 16)
+SAFE_PUSH_IN_FLIGHT = env_int("SAFE_PUSH_IN_FLIGHT", 32)
 SAFE_PUSH_ORIGIN_CONCURRENCY = env_int("SAFE_PUSH_ORIGIN_CONCURRENCY", 8)
 SAFE_PUSH_MAX_SUBSCRIPTIONS = env_int("SAFE_PUSH_MAX_SUBSCRIPTIONS", 20)
 SAFE_ESCALATION_MINUTES = env_int("SAFE_ESCALATION_MINUTES", 10)

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 # Rows claimed by one statement (see `_send_chunk`); results are recorded as they come.
-SEND_CHUNK = 32
+# 64 rather than 32: a claim per 32 pushes was a tenth of PostgreSQL's share of a fan-out.
+SEND_CHUNK = 64
 # A final failure of these moves on to the next channel at once.
 FALLBACK_PURPOSES = (Purpose.ASK, Purpose.ESCALATION)
 # Purposes that only make sense while the person has not answered.
@@ -264,7 +265,7 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
     not yet recorded: see `SendWindow`) can have reached the person already, so a kill sends
     at most `CHANNELS[name].window()` messages twice, however large the chunk. Results are
     committed a window at a time (one transaction each): email one by one, Web Push up to
-    16 at once.
+    `SAFE_PUSH_IN_FLIGHT` (32) at once.
     """
     won = deliveries_claim(delivery_ids=[d.id for d in deliveries])
     claimed = [d for d in deliveries if d.id in won]

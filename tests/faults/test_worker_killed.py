@@ -46,7 +46,7 @@ REDIS_RESTART_AFTER_KILL = 3
 # task is never handed to a second one.
 VISIBILITY_TIMEOUT = 20
 RESTORE_INTERVAL = 2
-# Longer than one claimed chunk takes to send (32 rows: well under a second).
+# Longer than one claimed chunk takes to send (SEND_CHUNK rows: well under a second).
 CLAIM_LEASE = 10
 RETRY_DUE_EVERY = 3.0
 # Pushes in flight per worker, which is also the Web Push channel's send window.
