@@ -13,11 +13,11 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(PushSubscription)
 class PushSubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["id", "person", "created_at", "last_sent_at"]
+    list_display = ["id", "person", "created_at"]
     raw_id_fields = ["person"]
     # The keys let anyone write to the person's device: show them to nobody.
     exclude = ["p256dh", "auth"]
-    readonly_fields = ["endpoint", "created_at", "last_sent_at"]
+    readonly_fields = ["endpoint", "created_at"]
 
 
 @admin.register(Phone)

@@ -82,7 +82,6 @@ class PushSubscription(models.Model):
     p256dh = models.CharField(max_length=100)
     auth = models.CharField(max_length=32)
     created_at = models.DateTimeField(default=timezone.now)
-    last_sent_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"push for {self.person_id}"

@@ -20,13 +20,10 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import connection
 from django.dispatch import receiver
 from django.urls import reverse
-from django.utils import timezone
 
 from backend.accounts.models import User
-from backend.common.sql import in_ids
 from backend.notifications.models import PushSubscription
 from backend.notifications.selectors import push_devices
 from backend.notifications.texts import answer_actions, short_body, title
@@ -52,7 +49,6 @@ CHECKIN_PURPOSES = frozenset({"ask", "escalation", "reminder", "nudge"})
 DEMO_SUBJECT = "mailto:demo@example.org"
 NOT_CONFIGURED = SendResult("failed", error="Web Push is not configured")
 NO_SUBSCRIPTION = SendResult("gone", error="no push subscription")
-MARK_SENT_SQL = "UPDATE notifications_pushsubscription SET last_sent_at = %s WHERE id {ids}"
 
 _lock = threading.Lock()
 _sender: PushSender | None = None
@@ -194,7 +190,6 @@ class WebPushChannel(Channel):
             yield [(i, NOT_CONFIGURED) for i in range(len(items))]
             return
         gone: list[int] = []
-        accepted: list[int] = []
         with sender.stream(per_origin=settings.SAFE_PUSH_ORIGIN_CONCURRENCY) as stream:
             answers: dict[int, list[PushResult]] = {}  # per item: its devices' results so far
             unanswered: dict[int, int] = {}  # per item: its devices still in flight
@@ -221,8 +216,6 @@ class WebPushChannel(Channel):
                     answers[index].append(result)
                     if result.outcome == "gone":
                         gone.append(subscription)
-                    elif result.outcome == "sent":
-                        accepted.append(subscription)
                     unanswered[index] -= 1
                     if not unanswered[index]:
                         del unanswered[index]
@@ -231,11 +224,6 @@ class WebPushChannel(Channel):
                 yield ready
         if gone:
             PushSubscription.objects.filter(id__in=gone).delete()
-        if accepted:
-            condition, params = in_ids(accepted)
-            now = connection.ops.adapt_datetimefield_value(timezone.now())
-            with connection.cursor() as cursor:
-                cursor.execute(MARK_SENT_SQL.format(ids=condition), [now, *params])
 
 
 def _start(
