@@ -41,7 +41,8 @@ def attach_push_devices(people: Iterable[User]) -> None:
     """Load the push subscriptions of PEOPLE in one query, for `push_devices`."""
     people = list(people)
     devices: dict[int, list[PushSubscription]] = {person.id: [] for person in people}
-    for device in PushSubscription.objects.filter(InArray(F("person_id"), list(devices))):
+    found = PushSubscription.objects.filter(InArray(F("person_id"), list(devices)))
+    for device in found.defer("created_at"):  # a timestamp parsed in Python, never read here
         devices[device.person_id].append(device)
     for person in people:
         setattr(person, _PUSH_DEVICES, devices[person.id])
