@@ -182,8 +182,9 @@ class WebPushChannel(Channel):
 
         A message counts as sent if any device accepted it; when none did, a device that
         may recover (429/5xx/network) makes it a retry, and all devices gone makes it gone.
-        One PushStream keeps the window's requests in flight from this thread: threads cost
-        a POST half as much CPU again as the POST itself (see PushStream).
+        One PushStream keeps the window's requests in flight from this thread: a pool of
+        threads blocking on a POST each cost half as much CPU again in GIL hand-offs and
+        wake-ups (see PushStream).
         """
         sender = push_sender()
         if sender is None:
