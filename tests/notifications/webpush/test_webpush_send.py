@@ -1,7 +1,6 @@
 import email.utils
 import socket
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -21,12 +20,6 @@ from backend.notifications.webpush.vapid import generate_vapid_keypair
 from tests.support.push_service import PushService
 
 PAYLOAD = b'{"checkin": 42, "title": "Are you safe?"}'
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    with PushService() as service:
-        yield service
 
 
 def target_for(subscription: dict) -> PushTarget:
