@@ -1,21 +1,27 @@
 """Measure the push fan-out's CPU per message: 16 threads calling `send` vs. one PushStream.
 
     .venv/bin/python tests/bench/bench_push_stream.py --messages 3000 --rounds 3
+    .venv/bin/python tests/bench/bench_push_stream.py --messages 20000 --ceiling
 
 Sends N messages to tests/bench/push_receiver.py (in its own process) through
 (a) `PushSender.send` from a ThreadPoolExecutor of 16 threads, at most 8 sends in flight per
-    origin and 16 in all, results handed back through a queue: today's fan-out
+    origin and 16 in all, results handed back through a queue: the fan-out until 2026-12-04
     (channels/webpush.py with SAFE_PUSH_IN_FLIGHT=16, SAFE_PUSH_ORIGIN_CONCURRENCY=8);
-(b) one `PushStream` with per_origin=8, started while fewer than 16 are pending;
+(b) one `PushStream` with per_origin=8, started while fewer than 16 are pending (the
+    channel now does this, with the outbox around it);
 alternating (a) and (b) ROUNDS times after a warm-up of each. CPU is time.process_time of
 this process (encryption, signing, HTTP, thread hand-offs), which other load on a shared
 machine changes less than wall time.
+
+`--ceiling` instead runs (b) in one process per core beside the receiver, against the
+encryption alone on all cores (B2's baseline): what B2 could reach with no outbox at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import queue
 import statistics
@@ -96,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ceiling", action="store_true", help="(b) on every core vs B2's baseline")
     options = parser.parse_args()
 
     receiver = subprocess.Popen(
@@ -110,6 +117,9 @@ def main() -> None:
         targets = [PushTarget(f"{origin}/push/{n}", p256dh, auth) for n in range(options.messages)]
         private_key, _ = generate_vapid_keypair()
         signer = VapidSigner(private_key, "mailto:bench@example.org")
+        if options.ceiling:
+            ceiling(targets, private_key)
+            return
         modes = {"(a) send, 16 threads": send_in_threads, "(b) one PushStream": send_in_stream}
         figures: dict[str, list[tuple[float, float]]] = {name: [] for name in modes}
         with PushSender(signer=signer, pool_size=PER_ORIGIN) as sender:
@@ -133,6 +143,30 @@ def main() -> None:
         print(f"  {name:<22} {cpu:6.0f} µs CPU/msg {rate:7.0f} msg/s")
     print(f"receiver: {stats['accepted']} accepted, {stats['checked']} checked (VAPID, decrypted),")
     print(f"          {stats['rejected']} rejected {stats['reasons']}")
+
+
+def _stream_share(args: tuple[list[PushTarget], str]) -> int:
+    targets, private_key = args
+    signer = VapidSigner(private_key, "mailto:bench@example.org")
+    with PushSender(signer=signer, pool_size=PER_ORIGIN) as sender:
+        return send_in_stream(sender, targets)
+
+
+def ceiling(targets: list[PushTarget], private_key: str) -> None:
+    """Print (b) on every core, and the encryption alone on every core, in one run."""
+    from tests.bench.bench_webpush_crypto import bench_encrypt
+
+    cores = os.cpu_count() or 1
+    shares = [(targets[n::cores], private_key) for n in range(cores)]
+    with multiprocessing.Pool(cores) as pool:
+        started = time.perf_counter()
+        sent = sum(pool.map(_stream_share, shares))
+        rate = sent / (time.perf_counter() - started)
+    bare = bench_encrypt(5, cores, targets[0])
+    print(f"{sent} messages, one PushStream per core ({cores}), receiver on the same cores:")
+    print(f"  streams alone      {rate:7.0f} msg/s")
+    print(f"  encryption alone   {bare:7.0f} msg/s")
+    print(f"  ratio              {rate / bare:7.2f}  (B2's goal: 0.5)")
 
 
 if __name__ == "__main__":
