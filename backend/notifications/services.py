@@ -752,6 +752,12 @@ def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> di
     statement, so two sweeps never both alert. Returns counts: sent, failed, retry.
     """
     now = now or timezone.now()
+    # Alerts a killed sweep left claimed go back to pending after the outbox's lease: the
+    # claim is committed before the send, so nothing else would ever send them.
+    FriendAlert.objects.filter(
+        status=FriendAlert.Status.SENDING,
+        sent_at__lt=now - timedelta(seconds=settings.SAFE_CLAIM_LEASE_SECONDS),
+    ).update(status=FriendAlert.Status.PENDING, sent_at=None)
     window_start = now - timedelta(seconds=settings.SAFE_FRIEND_ALERT_WINDOW_SECONDS)
     recent = FriendAlert.objects.filter(
         recipient_id=OuterRef("recipient_id"),

@@ -100,6 +100,21 @@ def test_two_sweeps_at_once_send_one_alert(answer, alice_checkin, bob):
     assert len(mail.outbox) == 1
 
 
+def test_alerts_a_killed_sweep_left_claimed_go_out_after_the_lease(
+    settings, answer, alice_checkin, bob
+):
+    answer(alice_checkin)
+    claimed_at = timezone.now()
+    # What a sweep killed between its claim and its send leaves behind.
+    FriendAlert.objects.update(status=FriendAlert.Status.SENDING, sent_at=claimed_at)
+    lease = timedelta(seconds=settings.SAFE_CLAIM_LEASE_SECONDS)
+
+    assert friend_alerts_sweep(now=claimed_at + lease / 2) == {}  # maybe still being sent
+    assert friend_alerts_sweep(now=claimed_at + lease + timedelta(seconds=1)) == {"sent": 1}
+    assert len(mail.outbox) == 1
+    assert FriendAlert.objects.get().status == FriendAlert.Status.SENT
+
+
 def test_the_alert_goes_to_the_recipients_first_channel(
     answer, alice_checkin, bob, push_service, vapid
 ):
