@@ -744,6 +744,11 @@ def _answer_recorded(checkin_id: int) -> None:
             cursor.execute(CREATE_FRIEND_ALERTS_SQL, [response_id, now, person_id])
 
 
+# Recipients whose alerts are claimed and loaded together: one statement each for the claim,
+# the alerts, their answers and the recipients, instead of one of each per recipient.
+FRIEND_ALERT_CHUNK = 100
+
+
 def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
     """Send each recipient one alert listing every friend's answer queued for them.
 
@@ -771,26 +776,53 @@ def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> di
         .distinct()[:limit]
     )
     counts: dict[str, int] = defaultdict(int)
-    for recipient_id in recipients:
+    for start in range(0, len(recipients), FRIEND_ALERT_CHUNK):
+        chunk = recipients[start : start + FRIEND_ALERT_CHUNK]
         claimed = (
-            FriendAlert.objects.filter(recipient_id=recipient_id, status=FriendAlert.Status.PENDING)
+            FriendAlert.objects.filter(recipient_id__in=chunk, status=FriendAlert.Status.PENDING)
             .exclude(Exists(recent))
             .update(status=FriendAlert.Status.SENDING, sent_at=now)
         )
         if claimed:
-            counts[_friend_alert_send(recipient_id=recipient_id, claimed_at=now)] += 1
+            for outcome in _friend_alerts_send(recipient_ids=chunk, claimed_at=now):
+                counts[outcome] += 1
     return dict(counts)
 
 
-def _friend_alert_send(*, recipient_id: int, claimed_at: datetime) -> str:
-    alerts = FriendAlert.objects.filter(
-        recipient_id=recipient_id, status=FriendAlert.Status.SENDING, sent_at=claimed_at
-    )
-    responses = (
-        Response.objects.filter(friend_alerts__in=alerts)
-        .select_related("checkin__person", "checkin__incident")
-        .order_by("id")
-    )
+def _friend_alerts_send(*, recipient_ids: list[int], claimed_at: datetime) -> Iterator[str]:
+    """Send each of RECIPIENT_IDS the alerts claimed for them at CLAIMED_AT; yield outcomes.
+
+    Each alert is recorded before the next is sent, so a sweep killed mid-chunk sends at
+    most one alert twice (after the lease).
+    """
+    alerts: dict[int, list[int]] = defaultdict(list)
+    told: dict[int, list[int]] = defaultdict(list)  # recipient -> answers, oldest first
+    claimed = FriendAlert.objects.filter(
+        recipient_id__in=recipient_ids, status=FriendAlert.Status.SENDING, sent_at=claimed_at
+    ).order_by("response_id")
+    for alert_id, recipient_id, response_id in claimed.values_list(
+        "id", "recipient_id", "response_id"
+    ):
+        alerts[recipient_id].append(alert_id)
+        told[recipient_id].append(response_id)
+    responses = Response.objects.filter(
+        id__in={r for ids in told.values() for r in ids}
+    ).select_related("checkin__person", "checkin__incident")
+    answers = {response.id: response for response in responses}
+    people = User.objects.select_related("phone").in_bulk(list(alerts))
+    attach_push_devices(people.values())
+    for recipient_id, alert_ids in alerts.items():
+        yield _friend_alert_send(
+            recipient=people[recipient_id],
+            alerts=FriendAlert.objects.filter(id__in=alert_ids),
+            responses=[answers[r] for r in told[recipient_id]],
+        )
+
+
+def _friend_alert_send(
+    *, recipient: User, alerts: QuerySet[FriendAlert], responses: list[Response]
+) -> str:
+    """Send RECIPIENT one alert telling RESPONSES (oldest first); record it in ALERTS."""
     # The latest answer per friend and incident: a changed answer is told once, as it is now.
     latest = {(r.checkin.person_id, r.checkin.incident_id): r for r in responses}
     friends = tuple(
@@ -799,8 +831,6 @@ def _friend_alert_send(*, recipient_id: int, claimed_at: datetime) -> str:
         )
         for r in latest.values()
     )
-    recipient = User.objects.select_related("phone").get(id=recipient_id)
-    attach_push_devices([recipient])
     reach = channels_for(recipient)
     if not reach or not friends:
         alerts.update(status=FriendAlert.Status.FAILED)

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from backend.checkins.models import CheckIn
@@ -141,3 +143,26 @@ def test_a_stranger_is_never_alerted(answer, alice_checkin, charlie, bob):
 
     assert not FriendAlert.objects.filter(recipient=charlie).exists()
     assert all(m.to != ["charlie@example.org"] for m in mail.outbox)
+
+
+def _alert_friends(count: int, answer, alice_checkin) -> tuple[int, int]:
+    """Give alice COUNT more friends, let her answer again, sweep: (alerts, statements)."""
+    for n in range(count):
+        befriend(alice_checkin.person, make_person(f"fr{count}-{n}@example.org", f"Fr {n}"))
+    answer(alice_checkin, "safe" if count % 2 else "need_help")  # a new answer each time
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = friend_alerts_sweep()
+    return outcomes["sent"], len(queries)
+
+
+def test_a_sweep_costs_one_statement_per_recipient_beyond_a_fixed_few(
+    answer, alice_checkin, bob, settings
+):
+    settings.SAFE_FRIEND_ALERT_WINDOW_SECONDS = 0  # each sweep may alert the same people again
+
+    few, few_statements = _alert_friends(3, answer, alice_checkin)
+    many, many_statements = _alert_friends(30, answer, alice_checkin)
+
+    assert (few, many) == (1 + 3, 1 + 3 + 30)  # bob, then her new friends
+    # Each alert is recorded before the next is sent (a killed sweep repeats at most one).
+    assert many_statements - few_statements == many - few
