@@ -784,12 +784,12 @@ def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> di
             .update(status=FriendAlert.Status.SENDING, sent_at=now)
         )
         if claimed:
-            for outcome in _friend_alerts_send(recipient_ids=chunk, claimed_at=now):
+            for outcome in _friend_alerts_send_chunk(recipient_ids=chunk, claimed_at=now):
                 counts[outcome] += 1
     return dict(counts)
 
 
-def _friend_alerts_send(*, recipient_ids: list[int], claimed_at: datetime) -> Iterator[str]:
+def _friend_alerts_send_chunk(*, recipient_ids: list[int], claimed_at: datetime) -> Iterator[str]:
     """Send each of RECIPIENT_IDS the alerts claimed for them at CLAIMED_AT; yield outcomes.
 
     Each alert is recorded before the next is sent, so a sweep killed mid-chunk sends at

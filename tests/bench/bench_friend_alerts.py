@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,19 +45,12 @@ def main() -> None:
     from backend.notifications.models import FriendAlert, PushSubscription
     from backend.notifications.services import deliveries_send_batch, friend_alerts_sweep
     from backend.notifications.webpush import generate_vapid_keypair
-    from tests.bench.push_receiver import shared_subscription_keys
+    from tests.bench.push_receiver import running, shared_subscription_keys
 
     settings.VAPID_PRIVATE_KEY, _ = generate_vapid_keypair()
     settings.VAPID_SUBJECT = "mailto:bench@example.org"
     call_command("migrate", verbosity=0)
-    receiver = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("push_receiver.py")), "--sample", "50"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert receiver.stdout is not None
-        origin = f"http://127.0.0.1:{receiver.stdout.readline().split()[1]}"
+    with running() as origin:
         p256dh, auth = shared_subscription_keys()
         n = options.people
         operator = User.objects.create(email="op@bench.test", name="Operator")
@@ -101,9 +93,6 @@ def main() -> None:
 
         ask = timed(lambda: deliveries_send_batch(checkin_ids=[c.id for c in asks]))
         alert = timed(sweep_all)
-    finally:
-        receiver.terminate()
-        receiver.wait(timeout=10)
     print(f"{n} people, one push device each ({settings.DATABASES['default']['ENGINE']})")
     print(f"{'':<34}{'msg/s':>8}{'ms CPU/msg':>12}  outcomes")
     for label, (wall, cpu, outcomes) in (

@@ -18,11 +18,11 @@ the sending process, which other load on a shared machine does not change.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,20 +59,15 @@ def main() -> None:
     from backend.notifications.services import deliveries_send_batch
     from backend.notifications.webpush import generate_vapid_keypair
     from tests.bench.bench_webpush_crypto import _serve, _target, bench_encrypt
-    from tests.bench.push_receiver import shared_subscription_keys
+    from tests.bench.push_receiver import running, shared_subscription_keys
 
     settings.VAPID_PRIVATE_KEY, _ = generate_vapid_keypair()
     settings.VAPID_SUBJECT = "mailto:bench@example.org"
     call_command("migrate", verbosity=0)
 
+    receiver = contextlib.ExitStack()
     if options.receiver == "fast":
-        receiver = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("push_receiver.py")), "--sample", "50"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert receiver.stdout is not None
-        origin = f"http://127.0.0.1:{receiver.stdout.readline().split()[1]}"
+        origin = receiver.enter_context(running())
         p256dh, auth = shared_subscription_keys()
         subscriptions = [
             {"endpoint": f"{origin}/push/{n}", "keys": {"p256dh": p256dh, "auth": auth}}
@@ -113,8 +108,7 @@ def main() -> None:
     if options.receiver == "fast":
         with urllib.request.urlopen(f"{origin}/stats", timeout=5) as answer:
             stats = json.load(answer)
-        receiver.terminate()
-        receiver.wait(timeout=10)
+        receiver.close()
         accepted, rejected = stats["accepted"], stats["rejected"]
         checked = f", verified + decrypted {stats['checked']}"
     else:

@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import queue
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -43,7 +42,7 @@ from backend.notifications.webpush import (
     VapidSigner,
     generate_vapid_keypair,
 )
-from tests.bench.push_receiver import shared_subscription_keys
+from tests.bench.push_receiver import running, shared_subscription_keys
 
 PAYLOAD = os.urandom(1024)
 THREADS = 16
@@ -105,14 +104,7 @@ def main() -> None:
     parser.add_argument("--ceiling", action="store_true", help="(b) on every core vs B2's baseline")
     options = parser.parse_args()
 
-    receiver = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("push_receiver.py")), "--sample", "50"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert receiver.stdout is not None
-        origin = f"http://127.0.0.1:{receiver.stdout.readline().split()[1]}"
+    with running() as origin:
         p256dh, auth = shared_subscription_keys()
         targets = [PushTarget(f"{origin}/push/{n}", p256dh, auth) for n in range(options.messages)]
         private_key, _ = generate_vapid_keypair()
@@ -132,9 +124,6 @@ def main() -> None:
                     print(f"round {round_ + 1} {name:<22} {cpu:6.0f} µs CPU/msg {rate:7.0f} msg/s")
         with urllib.request.urlopen(f"{origin}/stats", timeout=5) as response:
             stats = json.load(response)
-    finally:
-        receiver.terminate()
-        receiver.wait(timeout=10)
 
     print(f"{options.messages} messages of {len(PAYLOAD)} B per run, medians of {options.rounds}:")
     for name, runs in figures.items():

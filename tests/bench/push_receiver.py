@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
+import subprocess
 import sys
+from collections.abc import Iterator
 
 import http_ece
 from cryptography.exceptions import InvalidSignature
@@ -186,6 +189,20 @@ async def serve(port: int, sample: int) -> None:
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
+
+
+@contextlib.contextmanager
+def running(sample: int = 50) -> Iterator[str]:
+    """Run this receiver in a process of its own; yield its origin, stop it on the way out."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--sample", str(sample)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield f"http://127.0.0.1:{process.stdout.readline().split()[1]}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def main() -> None:
