@@ -14,6 +14,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "deliver": (
         "backend.notifications.tasks.send_batch",
         "backend.notifications.tasks.send_deliveries",
+        "backend.notifications.tasks.send_friend_alerts",
         "backend.notifications.sms.tasks.send_text",
     ),
     # Periodic work from beat: retries, reminders and escalation, friend alerts, retention.

@@ -5,11 +5,12 @@ Every function here is safe to run twice for the same input: outbox rows are uni
 sends. Long waits (escalation, reminders, friend-alert windows) are rows swept by beat.
 """
 
+import contextlib
 import logging
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -29,7 +30,7 @@ from backend.incidents.models import Incident
 from backend.social.models import Friendship
 
 from .channels import CHANNELS, FriendNews, Message, SendResult
-from .channels.base import NOT_STARTED, SendWindow
+from .channels.base import NOT_STARTED, Ready, SendWindow
 from .models import Delivery, FriendAlert, Nudge, Purpose, PushSubscription, Reminder
 from .selectors import attach_push_devices
 from .webpush import retry_delay, validate_subscription
@@ -289,7 +290,6 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
         outcomes["skipped"] += len(deliveries) - len(claimed)
     if not claimed:
         return
-    channel = CHANNELS[name]
     nudgers = _nudger_names(claimed)
     items = [
         (
@@ -298,14 +298,32 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
         )
         for d in claimed
     ]
+    given_up: list[Delivery] = []
+    record = partial(_record_ready, claimed, outcomes=outcomes, given_up=given_up)
+    _send_recorded(name, items, record)
+    if given_up:
+        with transaction.atomic():
+            _fall_back(deliveries=given_up)
+
+
+def _send_recorded(
+    name: str, items: Sequence[tuple[User, Message]], record: Callable[[Ready], None]
+) -> None:
+    """Send ITEMS through channel NAME, calling RECORD(results) to commit each batch of
+    results (index into ITEMS, outcome) before their slots of the send window come back.
+
+    Every item is recorded exactly once: a channel that crashes makes its unrecorded items
+    retries, and a stream that stopped early its unstarted ones.
+    """
+    channel = CHANNELS[name]
     window = SendWindow(channel.window())
     stream = channel.send_stream(items, window)
-    unrecorded = set(range(len(claimed)))
-    given_up: list[Delivery] = []
-    waiting: list[tuple[int, SendResult]] = []
+    unrecorded = set(range(len(items)))
+    waiting: Ready = []
 
-    def record() -> None:
-        _record_ready(claimed, waiting, outcomes, given_up)
+    def flush() -> None:
+        if waiting:
+            record(waiting)
         unrecorded.difference_update(index for index, _ in waiting)
         window.recorded(index for index, _ in waiting)
         waiting.clear()
@@ -318,7 +336,7 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
             except StopIteration:
                 break
             except Exception as exc:  # a channel bug must not leave rows claimed until the lease
-                log.exception("channel %s crashed on %d deliveries", name, len(claimed))
+                log.exception("channel %s crashed on %d messages", name, len(items))
                 failure = SendResult("retry", error=repr(exc)[:500])
                 known = {index for index, _ in waiting}
                 waiting += [(index, failure) for index in sorted(unrecorded - known)]
@@ -329,27 +347,23 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
             # a window at a time) cost more CPU in the counters than it saved in waiting
             # (tests/bench/bench_push_channel.py, msg per CPU-second: ~560 against ~660).
             if waiting and len(waiting) >= window.held():
-                record()
-        record()
+                flush()
+        flush()
         if unrecorded:  # a stream that stopped early: nothing more was sent
             waiting[:] = [(index, NOT_STARTED) for index in sorted(unrecorded)]
-            record()
+            flush()
     finally:
         stream.close()
-    if given_up:
-        with transaction.atomic():
-            _fall_back(deliveries=given_up)
 
 
 def _record_ready(
     claimed: list[Delivery],
-    ready: list[tuple[int, SendResult]],
+    ready: Ready,
+    *,
     outcomes: dict[str, int],
     given_up: list[Delivery],
 ) -> None:
     """Record one batch of results in one transaction."""
-    if not ready:
-        return
     rows = [claimed[index] for index, _ in ready]
     results = [result for _, result in ready]
     if (
@@ -744,21 +758,29 @@ def _answer_recorded(checkin_id: int) -> None:
             cursor.execute(CREATE_FRIEND_ALERTS_SQL, [response_id, now, person_id])
 
 
-# Recipients whose alerts are claimed and loaded together: one statement each for the claim,
-# the alerts, their answers and the recipients, instead of one of each per recipient.
+# Recipients whose alerts one task takes, loads and sends together: one statement each for
+# the take, their answers and the recipients, instead of one of each per recipient.
 FRIEND_ALERT_CHUNK = 100
+# Recipients one sweep claims. A sweep that reaches it queues the next at once rather than
+# leaving the rest to beat: 1,000 per 30-second sweep capped a crisis at 33 alerts/s.
+FRIEND_ALERT_SWEEP_LIMIT = 20_000
 
 
-def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
-    """Send each recipient one alert listing every friend's answer queued for them.
+def friend_alerts_sweep(
+    *, now: datetime | None = None, limit: int = FRIEND_ALERT_SWEEP_LIMIT
+) -> dict[str, int]:
+    """Claim the pending friend alerts and queue their sending, a chunk of recipients per task.
 
     At most one alert per recipient per window: a recipient alerted within the window is
     left for a later sweep, and the claim (pending → sending) re-checks that in the same
-    statement, so two sweeps never both alert. Returns counts: sent, failed, retry.
+    statement, so two sweeps never both alert. The tasks (`send_friend_alerts`) run on the
+    delivery queue, beside the asks. Returns counts: alerts claimed, tasks queued.
     """
+    from .tasks import send_friend_alerts, sweep_friend_alerts  # the tasks import this module
+
     now = now or timezone.now()
-    # Alerts a killed sweep left claimed go back to pending after the outbox's lease: the
-    # claim is committed before the send, so nothing else would ever send them.
+    # Alerts left claimed by a sweep or task that died go back to pending after the outbox's
+    # lease: the claim is committed before the send, so nothing else would ever send them.
     FriendAlert.objects.filter(
         status=FriendAlert.Status.SENDING,
         sent_at__lt=now - timedelta(seconds=settings.SAFE_CLAIM_LEASE_SECONDS),
@@ -784,25 +806,47 @@ def friend_alerts_sweep(*, now: datetime | None = None, limit: int = 1000) -> di
             .update(status=FriendAlert.Status.SENDING, sent_at=now)
         )
         if claimed:
-            for outcome in _friend_alerts_send_chunk(recipient_ids=chunk, claimed_at=now):
-                counts[outcome] += 1
+            counts["alerts"] += claimed
+            counts["tasks"] += 1
+            transaction.on_commit(partial(send_friend_alerts.delay, chunk, now.isoformat()))
+    if len(recipients) == limit and counts["alerts"]:
+        transaction.on_commit(sweep_friend_alerts.delay)
     return dict(counts)
 
 
-def _friend_alerts_send_chunk(*, recipient_ids: list[int], claimed_at: datetime) -> Iterator[str]:
-    """Send each of RECIPIENT_IDS the alerts claimed for them at CLAIMED_AT; yield outcomes.
+UNREACHABLE = SendResult("failed", error="no channel reaches the recipient")
+# Takes the alerts a sweep claimed for a chunk of recipients. The new send time makes them
+# this run's alone: a copy of the task (a broker redelivery) finds none, and the lease
+# counts from the take.
+TAKE_FRIEND_ALERTS_SQL = """
+UPDATE notifications_friendalert SET sent_at = %s
+WHERE recipient_id {recipients} AND status = 'sending' AND sent_at = %s
+RETURNING id, recipient_id, response_id
+"""
 
-    Each alert is recorded before the next is sent, so a sweep killed mid-chunk sends at
-    most one alert twice (after the lease).
+
+def friend_alerts_send(*, recipient_ids: list[int], claimed_at: datetime) -> dict[str, int]:
+    """Send each of RECIPIENT_IDS one alert telling every friend's answer claimed for them
+    at CLAIMED_AT; returns counts: sent, failed, retry.
+
+    The alerts go through each recipient's first channel's send stream, recorded a send
+    window at a time, so a task killed mid-send sends at most a window of alerts twice
+    (after the lease), each copy under the same Topic, tag or Message-ID.
     """
+    taken_at = timezone.now()
+    if taken_at == claimed_at:  # the take must change the row
+        taken_at += timedelta(microseconds=1)
+    condition, params = in_ids(recipient_ids)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            TAKE_FRIEND_ALERTS_SQL.format(recipients=condition),
+            [adapt(taken_at), *params, adapt(claimed_at)],
+        )
+        taken = sorted(cursor.fetchall(), key=lambda row: row[2])  # oldest answer first
     alerts: dict[int, list[int]] = defaultdict(list)
     told: dict[int, list[int]] = defaultdict(list)  # recipient -> answers, oldest first
-    claimed = FriendAlert.objects.filter(
-        recipient_id__in=recipient_ids, status=FriendAlert.Status.SENDING, sent_at=claimed_at
-    ).order_by("response_id")
-    for alert_id, recipient_id, response_id in claimed.values_list(
-        "id", "recipient_id", "response_id"
-    ):
+    for alert_id, recipient_id, response_id in taken:
         alerts[recipient_id].append(alert_id)
         told[recipient_id].append(response_id)
     responses = Response.objects.filter(
@@ -811,18 +855,27 @@ def _friend_alerts_send_chunk(*, recipient_ids: list[int], claimed_at: datetime)
     answers = {response.id: response for response in responses}
     people = User.objects.select_related("phone").in_bulk(list(alerts))
     attach_push_devices(people.values())
+    outcomes: dict[str, int] = defaultdict(int)
+    record = partial(_friend_alerts_record, taken_at=taken_at, outcomes=outcomes)
+    unreachable: list[list[int]] = []
+    by_channel: dict[str, list[tuple[User, Message, list[int]]]] = defaultdict(list)
     for recipient_id, alert_ids in alerts.items():
-        yield _friend_alert_send(
-            recipient=people[recipient_id],
-            alerts=FriendAlert.objects.filter(id__in=alert_ids),
-            responses=[answers[r] for r in told[recipient_id]],
-        )
+        recipient = people[recipient_id]
+        message = _friend_alert_message(recipient, [answers[r] for r in told[recipient_id]])
+        reach = channels_for(recipient)
+        if message is None or not reach:
+            unreachable.append(alert_ids)
+        else:
+            by_channel[reach[0]].append((recipient, message, alert_ids))
+    record(unreachable, [(index, UNREACHABLE) for index in range(len(unreachable))], channel="")
+    for name, rows in by_channel.items():
+        items = [(recipient, message) for recipient, message, _ in rows]
+        _send_recorded(name, items, partial(record, [ids for *_, ids in rows], channel=name))
+    return dict(outcomes)
 
 
-def _friend_alert_send(
-    *, recipient: User, alerts: QuerySet[FriendAlert], responses: list[Response]
-) -> str:
-    """Send RECIPIENT one alert telling RESPONSES (oldest first); record it in ALERTS."""
+def _friend_alert_message(recipient: User, responses: list[Response]) -> Message | None:
+    """The alert telling RECIPIENT of RESPONSES (oldest first), or None if there is none."""
     # The latest answer per friend and incident: a changed answer is told once, as it is now.
     latest = {(r.checkin.person_id, r.checkin.incident_id): r for r in responses}
     friends = tuple(
@@ -831,11 +884,9 @@ def _friend_alert_send(
         )
         for r in latest.values()
     )
-    reach = channels_for(recipient)
-    if not reach or not friends:
-        alerts.update(status=FriendAlert.Status.FAILED)
-        return "failed"
-    message = Message(
+    if not friends:
+        return None
+    return Message(
         checkin_id=0,
         incident_title=friends[0].incident_title,
         drill=False,
@@ -844,21 +895,39 @@ def _friend_alert_send(
         link=settings.SITE_URL + "/",
         language=recipient.language,
         friends=friends,
+        # Named by its oldest answer: a copy sent again after a task died (the same alerts,
+        # maybe more) carries the same key, so it replaces the first.
+        key=f"friends-{recipient.id}-{min(r.id for r in responses)}",
     )
-    try:
-        result = CHANNELS[reach[0]].send(person=recipient, message=message)
-    except Exception as exc:
-        log.exception("channel %s crashed on a friend alert", reach[0])
-        result = SendResult("retry", error=repr(exc)[:500])
-    if result.outcome == "sent":
-        alerts.update(status=FriendAlert.Status.SENT, channel=reach[0])
-        return "sent"
-    if result.outcome == "retry":
+
+
+def _friend_alerts_record(
+    alert_ids: Sequence[list[int]],
+    ready: Ready,
+    *,
+    channel: str,
+    taken_at: datetime,
+    outcomes: dict[str, int],
+) -> None:
+    """Record READY (index into ALERT_IDS, the recipient's result); only alerts this run took
+    are changed."""
+    ids: dict[str, list[int]] = {"sent": [], "retry": [], "failed": []}
+    for index, result in ready:
+        outcome = result.outcome if result.outcome in ("sent", "retry") else "failed"
+        ids[outcome] += alert_ids[index]
+        outcomes[outcome] += 1
+    mine = FriendAlert.objects.filter(status=FriendAlert.Status.SENDING, sent_at=taken_at)
+    changes: dict[str, dict[str, Any]] = {
         # Back to pending with no send time: the next sweep tries again.
-        alerts.update(status=FriendAlert.Status.PENDING, sent_at=None)
-        return "retry"
-    alerts.update(status=FriendAlert.Status.FAILED, channel=reach[0])
-    return "failed"
+        "retry": {"status": FriendAlert.Status.PENDING, "sent_at": None},
+        "sent": {"status": FriendAlert.Status.SENT, "channel": channel},
+        "failed": {"status": FriendAlert.Status.FAILED, "channel": channel},
+    }
+    updates = [(ids[outcome], change) for outcome, change in changes.items() if ids[outcome]]
+    # One transaction only when there are several statements: each costs a round trip.
+    with transaction.atomic() if len(updates) > 1 else contextlib.nullcontext():
+        for changed, change in updates:
+            mine.filter(InArray(F("id"), changed)).update(**change)
 
 
 # --- Ask to check in ---------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Celery interface to the notification services: thin, idempotent, ids in and out."""
 
+from datetime import datetime
+
 from celery import shared_task
 
 from . import services
@@ -28,3 +30,10 @@ def sweep_reminders() -> dict[str, int]:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def sweep_friend_alerts() -> dict[str, int]:
     return services.friend_alerts_sweep()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def send_friend_alerts(recipient_ids: list[int], claimed_at: str) -> dict[str, int]:
+    return services.friend_alerts_send(
+        recipient_ids=recipient_ids, claimed_at=datetime.fromisoformat(claimed_at)
+    )

@@ -5,7 +5,8 @@
 
 N people with one push device each (at tests/bench/push_receiver.py, in its own process)
 (a) are each asked once by `deliveries_send_batch` (the fan-out's path: the baseline);
-(b) each get one friend alert, sent by `friend_alerts_sweep` runs until none is pending.
+(b) each get one friend alert: `friend_alerts_sweep` claims them, and its `send_friend_alerts`
+    tasks (run inline here, on the delivery workers in production) send them.
 Uses the database it is given (migrated first; its tables must be empty: create a new one)
 or, without DATABASE_URL, a throw-away SQLite file. CPU is this process's.
 """
@@ -37,6 +38,10 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
+
+    from backend.config.celery import app
+
+    app.conf.task_always_eager = True  # the sweep's send tasks run here, measured with it
     from django.core.management import call_command
 
     from backend.accounts.models import User

@@ -10,12 +10,15 @@ from django.utils import timezone
 from backend.accounts.models import User
 from backend.checkins.models import CheckIn
 from backend.checkins.selectors import incident_stats
-from backend.checkins.services import checkin_respond
-from backend.notifications.models import Delivery, PushSubscription
+from backend.checkins.services import checkin_respond, checkins_create_for_incident
+from backend.incidents.models import Incident
+from backend.incidents.services import incident_create
+from backend.notifications.models import Delivery, FriendAlert, PushSubscription
 from backend.notifications.services import reminders_sweep
+from backend.notifications.tasks import sweep_friend_alerts
 from backend.notifications.webpush import generate_vapid_keypair
 from tests.conftest import sent_emails
-from tests.factories import PARIS_POLYGON, make_operator
+from tests.factories import PARIS, PARIS_POLYGON, befriend, make_operator, make_person
 from tests.support.push_service import PushService
 from tests.support.waiting import wait_for
 
@@ -126,3 +129,41 @@ def test_people_get_exactly_the_messages_their_preferences_call_for(
     assert reminders.filter(status="sent").count() == len(with_push - answered) * 2 + len(
         email_only - answered
     )
+
+
+def test_friend_alerts_go_out_from_the_sweep_through_delivery_tasks(worker, push_service, mail_dir):
+    """The sweep (as beat queues it) claims; `send_friend_alerts` tasks send, once each."""
+    olivia = make_operator("olivia@example.org", "Olivia")
+    alice = make_person("alice@example.org", "Alice", places=[PARIS])
+    friends = [make_person(f"friend{n}@example.org", f"Friend {n}") for n in range(250)]
+    with_push = {friend.id: push_service.subscribe() for friend in friends[::2]}
+    PushSubscription.objects.bulk_create(
+        PushSubscription(
+            person_id=pid,
+            endpoint=s["endpoint"],
+            p256dh=s["keys"]["p256dh"],
+            auth=s["keys"]["auth"],
+        )
+        for pid, s in with_push.items()
+    )
+    for friend in friends:
+        befriend(alice, friend)
+    incident = incident_create(
+        creator=olivia, title="Paris attacks", regions=[{"geometry": PARIS_POLYGON}]
+    )
+    Incident.objects.filter(id=incident.id).update(status=Incident.Status.ACTIVE)
+    checkins_create_for_incident(incident_id=incident.id)
+    checkin = CheckIn.objects.get(person=alice, incident=incident)
+    checkin_respond(checkin_id=checkin.id, status="safe", via="app")
+    assert FriendAlert.objects.filter(status="pending").count() == len(friends)
+
+    sweep_friend_alerts.delay()  # as beat queues it; its chunks go to the delivery queue
+    wait_for(lambda: not FriendAlert.objects.exclude(status="sent").exists(), timeout=60)
+
+    sub_of = {pid: PushService.id_of(s) for pid, s in with_push.items()}
+    assert _received(push_service, sub_of) == Counter(dict.fromkeys(with_push, 1))
+    pushes = push_service.received()
+    assert len({m.payload for m in pushes}) == 1  # the same news for each
+    assert len({m.headers["topic"] for m in pushes}) == len(with_push)
+    emailed = _emailed(mail_dir)
+    assert emailed == Counter({f.email: 1 for f in friends if f.id not in with_push})
