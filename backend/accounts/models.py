@@ -86,7 +86,14 @@ class Place(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["cell", "person"], name="place_cell_person"),
-            models.Index(fields=["cell"], name="place_first_cell", condition=Q(is_first=True)),
+            # With the person, so the console's preview reads who is inside from the index
+            # alone (PostgreSQL: INCLUDE); the heap behind a city's first places is 500k pages.
+            models.Index(
+                fields=["cell"],
+                include=["person"],
+                name="place_first_cell_person",
+                condition=Q(is_first=True),
+            ),
             models.Index(
                 fields=["cell", "person"], name="place_later_cell", condition=Q(is_first=False)
             ),

@@ -507,19 +507,31 @@ def latest_b1_incident() -> int:
 def b6(world: World) -> None:
     """The preview as operators use it: on the draft, before activation (and so before the
     autovacuum that follows a million-row fan-out competes for the disk and a core)."""
+    from backend.console.selectors import audience_preview
     from backend.incidents.selectors import incident_audience_count
+    from tests.bench.push_receiver import shared_subscription_keys
 
     draft = new_incident(world, "B6 draft")
-    timings = []
-    count = 0
-    for _ in range(3):
-        started = time.perf_counter()
-        count = incident_audience_count(incident_id=draft)
-        timings.append((time.perf_counter() - started) * 1000)
-    median = statistics.median(timings)
+    if not sql("SELECT EXISTS (SELECT 1 FROM notifications_pushsubscription)")[0][0]:
+        subscribe("http://127.0.0.1:9", *shared_subscription_keys())  # B2's devices, early
+    sql("ANALYZE notifications_pushsubscription")  # as autovacuum would have by now
+
+    def median_ms(run: Callable[[], Any]) -> tuple[float, Any]:
+        timings, result = [], None
+        for _ in range(3):
+            started = time.perf_counter()
+            result = run()
+            timings.append((time.perf_counter() - started) * 1000)
+        return statistics.median(timings), result
+
+    count_ms, count = median_ms(lambda: incident_audience_count(incident_id=draft))
+    preview_ms, preview = median_ms(lambda: audience_preview(incident_id=draft))
     row(
-        "B6", f"audience preview of the B1 region, on a draft ({count:,} people)",
-        f"{median:.0f} ms (median of 3)", "—", "—", "≤ 500 ms", yes(median <= 500),
+        "B6", f"audience preview of the B1 region, on a draft: the console's preview (people "
+        f"per region, in all, with push, SMS, email: {preview['total']:,}, "
+        f"{preview['push']:,} with push); the count alone (`incident_audience_count`) "
+        f"{count_ms:.0f} ms for {count:,}",
+        f"{preview_ms:.0f} ms (median of 3)", "—", "—", "≤ 500 ms", yes(preview_ms <= 500),
     )  # fmt: skip
 
 
