@@ -39,6 +39,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="for the encryption loop")
     parser.add_argument("--receiver", choices=("fast", "full"), default="fast")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of (b) to FILE")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0, help="the fast receiver answers this much later"
+    )
     options = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="bench-push-")
@@ -67,7 +70,7 @@ def main() -> None:
 
     receiver = contextlib.ExitStack()
     if options.receiver == "fast":
-        origin = receiver.enter_context(running())
+        origin = receiver.enter_context(running(latency_ms=options.latency_ms))
         p256dh, auth = shared_subscription_keys()
         subscriptions = [
             {"endpoint": f"{origin}/push/{n}", "keys": {"p256dh": p256dh, "auth": auth}}
@@ -121,8 +124,10 @@ def main() -> None:
 
     in_flight = settings.SAFE_PUSH_IN_FLIGHT
     print(
-        f"{options.people} people, one device each; payload ~1 KB; {in_flight} pushes in flight; "
-        f"receiver {options.receiver}"
+        f"{options.people} people, one device each; payload ~1 KB; {in_flight} pushes in flight, "
+        f"{settings.SAFE_PUSH_ORIGIN_CONCURRENCY} connections per origin; receiver "
+        f"{options.receiver}"
+        + (f", answering {options.latency_ms:g} ms later" if options.latency_ms else "")
     )
     print(f"{'measurement':<60}{'msg/s':>10}")
     print(f"{'(a) encrypt only, 1 process':<60}{encrypt_rate:>10.0f}")

@@ -105,8 +105,9 @@ class Connection(asyncio.Protocol):
     cores the receiver's CPU is taken from the sender it measures.)
     """
 
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: Receiver, latency: float = 0.0) -> None:
         self.receiver = receiver
+        self.latency = latency
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -154,8 +155,16 @@ class Connection(asyncio.Protocol):
         return NOT_FOUND
 
     def _reply(self, replies: list[bytes]) -> None:
-        if replies and self.transport is not None:
-            self.transport.write(b"".join(replies))
+        if not replies or self.transport is None:
+            return
+        if self.latency:  # a push service across a network: each answer comes LATENCY later
+            asyncio.get_running_loop().call_later(self.latency, self._write, b"".join(replies))
+        else:
+            self._write(b"".join(replies))
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     def _close(self) -> None:
         if self.transport is not None:
@@ -182,20 +191,24 @@ def _headers(head: bytes) -> dict[str, str]:
     return headers
 
 
-async def serve(port: int, sample: int) -> None:
+async def serve(port: int, sample: int, latency: float = 0.0) -> None:
     receiver = Receiver(sample)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(receiver), "127.0.0.1", port, backlog=1024)
+    server = await loop.create_server(
+        lambda: Connection(receiver, latency), "127.0.0.1", port, backlog=1024
+    )
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
 
 
 @contextlib.contextmanager
-def running(sample: int = 50) -> Iterator[str]:
+def running(sample: int = 50, latency_ms: float = 0) -> Iterator[str]:
     """Run this receiver in a process of its own; yield its origin, stop it on the way out."""
     process = subprocess.Popen(
-        [sys.executable, __file__, "--sample", str(sample)], stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--sample", str(sample), "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -209,9 +222,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--sample", type=int, default=50, help="check one message in SAMPLE")
+    parser.add_argument("--latency-ms", type=float, default=0, help="answer each request later")
     options = parser.parse_args()
     try:
-        asyncio.run(serve(options.port, options.sample))
+        asyncio.run(serve(options.port, options.sample, options.latency_ms / 1000))
     except KeyboardInterrupt:
         sys.exit(0)
 
