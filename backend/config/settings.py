@@ -233,10 +233,13 @@ SAFE_COUNTER_SHARDS = 16
 VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
 VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="")
 SAFE_PUSH_ALLOW_HTTP_LOOPBACK = env_bool("SAFE_PUSH_ALLOW_HTTP_LOOPBACK", DEBUG)
-# Pushes started and not yet recorded per worker (the send window: at most this many can
-# go out twice if the worker is killed), and requests in flight per push service.
-SAFE_PUSH_IN_FLIGHT = env_int("SAFE_PUSH_IN_FLIGHT", 32)
-SAFE_PUSH_ORIGIN_CONCURRENCY = env_int("SAFE_PUSH_ORIGIN_CONCURRENCY", 8)
+# Pushes started and not yet recorded per worker process (the send window: at most this many
+# can go out twice if the worker is killed, each under the first one's Topic and tag), and
+# requests in flight per push service (one connection each). A push service answers in tens
+# of milliseconds, so these bound a process's rate: 8 connections at 50 ms is 160 pushes/s
+# (tests/bench/bench_push_channel.py --latency-ms 50; docs/scaling.md).
+SAFE_PUSH_IN_FLIGHT = env_int("SAFE_PUSH_IN_FLIGHT", 256)
+SAFE_PUSH_ORIGIN_CONCURRENCY = env_int("SAFE_PUSH_ORIGIN_CONCURRENCY", 64)
 SAFE_PUSH_MAX_SUBSCRIPTIONS = env_int("SAFE_PUSH_MAX_SUBSCRIPTIONS", 20)
 SAFE_ESCALATION_MINUTES = env_int("SAFE_ESCALATION_MINUTES", 10)
 SAFE_FRIEND_ALERT_WINDOW_SECONDS = env_int("SAFE_FRIEND_ALERT_WINDOW_SECONDS", 300)

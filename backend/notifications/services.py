@@ -38,13 +38,16 @@ from .webpush import retry_delay, validate_subscription
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# Rows claimed by one statement (see `_send_chunk`); results are recorded as they come.
-# 64 rather than 32: a claim per 32 pushes was a tenth of PostgreSQL's share of a fan-out.
+# Rows claimed by one statement (see `_send_chunk`), or a channel's whole send window if that
+# is larger; results are recorded as they come. A claim per 32 pushes was a tenth of
+# PostgreSQL's share of a fan-out. A worker killed mid-chunk leaves the rest of its chunk
+# to the claim lease.
 SEND_CHUNK = 64
 # A final failure of these moves on to the next channel at once.
 FALLBACK_PURPOSES = (Purpose.ASK, Purpose.ESCALATION)
-# Purposes that only make sense while the person has not answered.
-UNANSWERED_PURPOSES = (Purpose.ESCALATION, Purpose.REMINDER, Purpose.NUDGE)
+# Purposes that only make sense while the person has not answered. The ask too: a copy sent
+# again after a worker died must not ask someone who answered the first one.
+UNANSWERED_PURPOSES = (Purpose.ASK, Purpose.ESCALATION, Purpose.REMINDER, Purpose.NUDGE)
 
 # One statement schedules every unanswered check-in of an incident; a second run inserts
 # nothing (one reminder row per check-in).
@@ -268,8 +271,10 @@ def deliveries_send(*, deliveries: Sequence[Delivery]) -> dict[str, int]:
         if delivery.channel in CHANNELS:
             by_channel[delivery.channel].append(delivery)
     for name, rows in by_channel.items():
-        for start in range(0, len(rows), SEND_CHUNK):
-            _send_chunk(name, rows[start : start + SEND_CHUNK], outcomes)
+        # A chunk smaller than the window would drain it before each claim.
+        size = max(SEND_CHUNK, CHANNELS[name].window())
+        for start in range(0, len(rows), size):
+            _send_chunk(name, rows[start : start + size], outcomes)
     return dict(outcomes)
 
 
@@ -282,7 +287,7 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
     not yet recorded: see `SendWindow`) can have reached the person already, so a kill sends
     at most `CHANNELS[name].window()` messages twice, however large the chunk. Results are
     committed a window at a time (one transaction each): email one by one, Web Push up to
-    `SAFE_PUSH_IN_FLIGHT` (32) at once.
+    `SAFE_PUSH_IN_FLIGHT` (256) at once.
     """
     won = deliveries_claim(delivery_ids=[d.id for d in deliveries])
     claimed = [d for d in deliveries if d.id in won]

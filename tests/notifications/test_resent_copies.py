@@ -112,3 +112,18 @@ def test_a_push_stream_starts_no_more_than_its_window_until_results_are_recorded
     assert push_service.count() == 3
     assert sorted(r.outcome for _, r in results) == ["retry"] * 7 + ["sent"] * 3
     assert sum(r is NOT_STARTED for _, r in results) == 7
+
+
+def test_no_copy_goes_to_someone_who_answered_the_first(push_service, vapid, alice, alice_checkin):
+    from backend.checkins.services import checkin_respond
+
+    subscribe(push_service, alice)
+    deliveries_send_batch(checkin_ids=[alice_checkin.id])
+    _as_if_the_worker_died_before_recording()
+    checkin_respond(checkin_id=alice_checkin.id, status="safe", via="app")  # from the first
+
+    assert deliveries_retry_due() == {}
+
+    assert len(push_service.wait_for(1)) == 1
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.last_error) == ("expired", "answered before it was sent")
