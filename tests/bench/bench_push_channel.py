@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument(
         "--latency-ms", type=float, default=0, help="the fast receiver answers this much later"
     )
+    parser.add_argument("--slow", default="", metavar="N:MS", help="one answer in N, MS later")
     options = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="bench-push-")
@@ -70,7 +71,7 @@ def main() -> None:
 
     receiver = contextlib.ExitStack()
     if options.receiver == "fast":
-        origin = receiver.enter_context(running(latency_ms=options.latency_ms))
+        origin = receiver.enter_context(running(latency_ms=options.latency_ms, slow=options.slow))
         p256dh, auth = shared_subscription_keys()
         subscriptions = [
             {"endpoint": f"{origin}/push/{n}", "keys": {"p256dh": p256dh, "auth": auth}}

@@ -105,9 +105,12 @@ class Connection(asyncio.Protocol):
     cores the receiver's CPU is taken from the sender it measures.)
     """
 
-    def __init__(self, receiver: Receiver, latency: float = 0.0) -> None:
+    def __init__(
+        self, receiver: Receiver, latency: float = 0.0, slow: tuple[int, float] = (0, 0.0)
+    ) -> None:
         self.receiver = receiver
         self.latency = latency
+        self.slow_every, self.slow = slow
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -157,8 +160,11 @@ class Connection(asyncio.Protocol):
     def _reply(self, replies: list[bytes]) -> None:
         if not replies or self.transport is None:
             return
-        if self.latency:  # a push service across a network: each answer comes LATENCY later
-            asyncio.get_running_loop().call_later(self.latency, self._write, b"".join(replies))
+        delay = self.latency
+        if self.slow_every and self.receiver.accepted % self.slow_every == 0:
+            delay += self.slow  # a straggler: one request in SLOW_EVERY takes SLOW longer
+        if delay:  # a push service across a network: each answer comes DELAY later
+            asyncio.get_running_loop().call_later(delay, self._write, b"".join(replies))
         else:
             self._write(b"".join(replies))
 
@@ -191,11 +197,13 @@ def _headers(head: bytes) -> dict[str, str]:
     return headers
 
 
-async def serve(port: int, sample: int, latency: float = 0.0) -> None:
+async def serve(
+    port: int, sample: int, latency: float = 0.0, slow: tuple[int, float] = (0, 0.0)
+) -> None:
     receiver = Receiver(sample)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: Connection(receiver, latency), "127.0.0.1", port, backlog=1024
+        lambda: Connection(receiver, latency, slow), "127.0.0.1", port, backlog=1024
     )
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
@@ -203,10 +211,11 @@ async def serve(port: int, sample: int, latency: float = 0.0) -> None:
 
 
 @contextlib.contextmanager
-def running(sample: int = 50, latency_ms: float = 0) -> Iterator[str]:
+def running(sample: int = 50, latency_ms: float = 0, slow: str = "") -> Iterator[str]:
     """Run this receiver in a process of its own; yield its origin, stop it on the way out."""
     process = subprocess.Popen(
-        [sys.executable, __file__, "--sample", str(sample), "--latency-ms", str(latency_ms)],
+        [sys.executable, __file__, "--sample", str(sample), "--latency-ms", str(latency_ms)]
+        + (["--slow", slow] if slow else []),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -223,9 +232,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--sample", type=int, default=50, help="check one message in SAMPLE")
     parser.add_argument("--latency-ms", type=float, default=0, help="answer each request later")
+    parser.add_argument(
+        "--slow", default="", metavar="N:MS", help="answer one request in N another MS later"
+    )
     options = parser.parse_args()
+    every, _, extra = options.slow.partition(":")
+    slow = (int(every), float(extra) / 1000) if options.slow else (0, 0.0)
     try:
-        asyncio.run(serve(options.port, options.sample, options.latency_ms / 1000))
+        asyncio.run(serve(options.port, options.sample, options.latency_ms / 1000, slow))
     except KeyboardInterrupt:
         sys.exit(0)
 
