@@ -9,7 +9,7 @@ import contextlib
 import logging
 import math
 import random
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -271,30 +271,68 @@ def deliveries_send(*, deliveries: Sequence[Delivery]) -> dict[str, int]:
         if delivery.channel in CHANNELS:
             by_channel[delivery.channel].append(delivery)
     for name, rows in by_channel.items():
-        # A chunk smaller than the window would drain it before each claim.
-        size = max(SEND_CHUNK, CHANNELS[name].window())
-        for start in range(0, len(rows), size):
-            _send_chunk(name, rows[start : start + size], outcomes)
+        _send_rows(name, rows, outcomes)
     return dict(outcomes)
 
 
-def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int]) -> None:
-    """Claim a few rows in one statement, send them through channel NAME, record each result
-    as soon as it is known.
+def _send_rows(name: str, deliveries: list[Delivery], outcomes: dict[str, int]) -> None:
+    """Claim DELIVERIES a chunk at a time (one statement each), send them through channel
+    NAME and record each result as soon as it is known.
 
     A worker killed mid-send leaves its claimed rows 'sending'; they go back to pending after
     the lease and are sent again. Only the messages in the channel's send window (started,
     not yet recorded: see `SendWindow`) can have reached the person already, so a kill sends
-    at most `CHANNELS[name].window()` messages twice, however large the chunk. Results are
-    committed a window at a time (one transaction each): email one by one, Web Push up to
+    at most `CHANNELS[name].window()` messages twice, however many rows are claimed. Results
+    are committed a window at a time (one transaction each): email one by one, Web Push up to
     `SAFE_PUSH_IN_FLIGHT` (256) at once.
+
+    A channel whose stream takes more items as it goes (`Channel.takes_more`: Web Push) gets
+    the next chunk claimed while the last one's slowest messages are still out, so one slow
+    answer holds its own slot, not the whole chunk: at most a chunk of SEND_CHUNK rows is
+    claimed and not yet started at any time.
     """
-    won = deliveries_claim(delivery_ids=[d.id for d in deliveries])
-    claimed = [d for d in deliveries if d.id in won]
-    if len(claimed) < len(deliveries):
-        outcomes["skipped"] += len(deliveries) - len(claimed)
-    if not claimed:
-        return
+    channel = CHANNELS[name]
+    # The first claim fills the window: a chunk smaller than it would drain it before each.
+    size = max(SEND_CHUNK, channel.window())
+    later = SEND_CHUNK if channel.takes_more else size
+    chunks = deque([deliveries[:size]])
+    chunks.extend(deliveries[i : i + later] for i in range(size, len(deliveries), later))
+    given_up: list[Delivery] = []
+    while chunks:
+        claimed, items = _claim_chunk(chunks.popleft(), outcomes)
+        if not claimed:
+            continue
+        record = partial(_record_ready, claimed, outcomes=outcomes, given_up=given_up)
+        more = partial(_claim_ahead, chunks, claimed, items, outcomes)
+        _send_recorded(name, items, record, more=more if channel.takes_more else None)
+    if given_up:
+        with transaction.atomic():
+            _fall_back(deliveries=given_up)
+
+
+def _claim_ahead(
+    chunks: deque[list[Delivery]],
+    claimed: list[Delivery],
+    items: list[tuple[User, Message]],
+    outcomes: dict[str, int],
+    started: int,
+) -> None:
+    """Claim from CHUNKS onto CLAIMED and ITEMS until a chunk's worth is left to start after
+    the STARTED first items (or nothing is left to claim)."""
+    while chunks and len(items) - started < SEND_CHUNK:
+        fresh, fresh_items = _claim_chunk(chunks.popleft(), outcomes)
+        claimed += fresh
+        items += fresh_items
+
+
+def _claim_chunk(
+    chunk: list[Delivery], outcomes: dict[str, int]
+) -> tuple[list[Delivery], list[tuple[User, Message]]]:
+    """Claim CHUNK in one statement; the rows this call won and their (person, message)."""
+    won = deliveries_claim(delivery_ids=[d.id for d in chunk])
+    claimed = [d for d in chunk if d.id in won]
+    if len(claimed) < len(chunk):
+        outcomes["skipped"] += len(chunk) - len(claimed)
     nudgers = _nudger_names(claimed)
     items = [
         (
@@ -303,39 +341,43 @@ def _send_chunk(name: str, deliveries: list[Delivery], outcomes: dict[str, int])
         )
         for d in claimed
     ]
-    given_up: list[Delivery] = []
-    record = partial(_record_ready, claimed, outcomes=outcomes, given_up=given_up)
-    _send_recorded(name, items, record)
-    if given_up:
-        with transaction.atomic():
-            _fall_back(deliveries=given_up)
+    return claimed, items
 
 
 def _send_recorded(
-    name: str, items: Sequence[tuple[User, Message]], record: Callable[[Ready], None]
+    name: str,
+    items: list[tuple[User, Message]],
+    record: Callable[[Ready], None],
+    *,
+    more: Callable[[int], None] | None = None,
 ) -> None:
     """Send ITEMS through channel NAME, calling RECORD(results) to commit each batch of
     results (index into ITEMS, outcome) before their slots of the send window come back.
 
-    Every item is recorded exactly once: a channel that crashes makes its unrecorded items
-    retries, and a stream that stopped early its unstarted ones.
+    MORE(started), if given, may append to ITEMS before each step of the stream (a channel
+    that `takes_more` reads their number as it goes). Every item is recorded exactly once:
+    a channel that crashes makes its unrecorded items retries, and a stream that stopped
+    early its unstarted ones.
     """
     channel = CHANNELS[name]
     window = SendWindow(channel.window())
     stream = channel.send_stream(items, window)
-    unrecorded = set(range(len(items)))
+    recorded: set[int] = set()
     waiting: Ready = []
+    half = max(window.size // 2, 1)
 
     def flush() -> None:
         if waiting:
             record(waiting)
-        unrecorded.difference_update(index for index, _ in waiting)
+        recorded.update(index for index, _ in waiting)
         window.recorded(index for index, _ in waiting)
         waiting.clear()
 
     try:
         # To the end of the stream even once all is recorded: the channel cleans up after.
         while True:
+            if more is not None:
+                more(len(recorded) + window.held())
             try:
                 ready = next(stream)
             except StopIteration:
@@ -343,19 +385,20 @@ def _send_recorded(
             except Exception as exc:  # a channel bug must not leave rows claimed until the lease
                 log.exception("channel %s crashed on %d messages", name, len(items))
                 failure = SendResult("retry", error=repr(exc)[:500])
-                known = {index for index, _ in waiting}
-                waiting += [(index, failure) for index in sorted(unrecorded - known)]
+                known = recorded.union(index for index, _ in waiting)
+                waiting += [(i, failure) for i in range(len(items)) if i not in known]
                 break
             waiting += ready
-            # Commit once every started message has its result: then the channel can only
-            # go on once these slots come back. Committing each batch as it came (or half
-            # a window at a time) cost more CPU in the counters than it saved in waiting
+            # Commit once every started message has its result, or half the window has:
+            # then a slow answer holds its own slot while the rest come back. Committing
+            # each batch as it came cost more CPU in the counters than it saved in waiting
             # (tests/bench/bench_push_channel.py, msg per CPU-second: ~560 against ~660).
-            if waiting and len(waiting) >= window.held():
+            if waiting and len(waiting) >= min(window.held(), half):
                 flush()
         flush()
-        if unrecorded:  # a stream that stopped early: nothing more was sent
-            waiting[:] = [(index, NOT_STARTED) for index in sorted(unrecorded)]
+        left = [index for index in range(len(items)) if index not in recorded]
+        if left:  # a stream that stopped early: nothing more was sent
+            waiting[:] = [(index, NOT_STARTED) for index in left]
             flush()
     finally:
         stream.close()

@@ -221,8 +221,9 @@ def test_fan_out_survives_killed_workers_and_a_redis_restart(worker_stack):
     # Raw copies: only messages in a killed worker's send window; rows it had claimed but
     # not started are sent for the first time after the lease, not again.
     assert copies(push_counts) + copies(emails) <= min(reclaimed, window * kills)
-    # A claim takes a chunk, or the send window if that is larger.
-    assert reclaimed <= max(SEND_CHUNK, window) * kills
+    # Claimed and not recorded at a kill: the window, and at most two chunks not yet started
+    # (Web Push claims the next chunk while the last one's slowest answers are still out).
+    assert reclaimed <= (window + 2 * SEND_CHUNK) * kills
 
 
 def _wait_until_all_sent(stack, push: PushService, *, deadline: float) -> int:

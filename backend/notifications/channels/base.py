@@ -97,6 +97,10 @@ class SendWindow:
 
 class Channel:
     name: ClassVar[str]
+    # Whether `send_stream` reads how many items there are as it goes, so that the caller
+    # may append more between two steps of the stream (the outbox claims ahead: a slow
+    # answer then holds its own slot, not the rest of a chunk).
+    takes_more: ClassVar[bool] = False
 
     def reaches(self, person: User) -> bool:
         """Whether PERSON has an address on this channel."""

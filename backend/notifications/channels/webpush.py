@@ -165,6 +165,7 @@ def push_topic(message: Message) -> str | None:
 
 class WebPushChannel(Channel):
     name = "webpush"
+    takes_more = True  # `send_stream` reads `len(items)` at every step
 
     def reaches(self, person: User) -> bool:
         return bool(push_devices(person)) and push_sender() is not None
