@@ -288,8 +288,9 @@ def _send_rows(name: str, deliveries: list[Delivery], outcomes: dict[str, int]) 
 
     A channel whose stream takes more items as it goes (`Channel.takes_more`: Web Push) gets
     the next chunk claimed while the last one's slowest messages are still out, so one slow
-    answer holds its own slot, not the whole chunk: at most a chunk of SEND_CHUNK rows is
-    claimed and not yet started at any time.
+    answer holds its own slot, not the whole chunk. It claims only while fewer than
+    SEND_CHUNK rows are left to start, so a kill holds back at most the window and two
+    chunks until the lease.
     """
     channel = CHANNELS[name]
     # The first claim fills the window: a chunk smaller than it would drain it before each.
