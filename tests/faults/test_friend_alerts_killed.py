@@ -12,22 +12,18 @@ phone shown one notification (one Topic: a copy replaces the first) and each inb
 message (one Message-ID). Raw copies on the wire are bounded by the send window per kill.
 """
 
-import contextlib
 import json
-import random
-import threading
 import time
 from collections import Counter
 
 import pytest
-from celery import Celery
 from django.test import override_settings
 
 from backend.notifications.channels import CHANNELS
 from tests.support.push_service import PushService
 
+from .killing import beat, copies, devices, distinct, emails_written, kill_in_turn, worker_env
 from .servers import CeleryWorker, manage
-from .test_worker_killed import copies, emails_written
 
 pytestmark = pytest.mark.faults
 
@@ -35,12 +31,11 @@ FRIENDS = 12_000
 PUSH_FRIENDS = 3_000
 KILLS = 4
 KILL_INTERVAL = (1.5, 3.0)
-VISIBILITY_TIMEOUT = 20
-RESTORE_INTERVAL = 2
 CLAIM_LEASE = 10
 SWEEP_EVERY = 3.0
 PUSH_IN_FLIGHT = 16
 DEADLINE = 180.0
+SWEEP = "backend.notifications.tasks.sweep_friend_alerts"
 
 SEED = """
 import json, os
@@ -93,72 +88,40 @@ def test_friend_alerts_survive_killed_workers(worker_stack):
     stack = worker_stack
     queue = f"faults-alerts-{time.monotonic_ns()}"
     mail_dir = stack.base / "mail"
-    mail_dir.mkdir()
-    env = {
-        **stack.env,
-        "CELERY_QUEUE": queue,
-        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
-        "CELERY_RESTORE_INTERVAL": str(RESTORE_INTERVAL),
-        "SAFE_CLAIM_LEASE_SECONDS": str(CLAIM_LEASE),
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-        "SAFE_PUSH_IN_FLIGHT": str(PUSH_IN_FLIGHT),
-    }
+    env = worker_env(
+        stack.env,
+        queue=queue,
+        mail_dir=mail_dir,
+        claim_lease=CLAIM_LEASE,
+        push_in_flight=PUSH_IN_FLIGHT,
+    )
     with PushService() as push:
-        subs = [push.subscribe() for _ in range(PUSH_FRIENDS)]
         subs_path = stack.base / "subs.json"
-        subs_path.write_text(json.dumps(subs))
+        subs = devices(push, PUSH_FRIENDS, subs_path)
         script = SEED.replace("FRIENDS", str(FRIENDS)).replace("SUBS", repr(str(subs_path)))
         checkin = json.loads(manage(env, "shell", stdin=script).split("SEED", 1)[1])["checkin"]
         answered = manage(env, "shell", stdin=ANSWER.replace("CHECKIN", str(checkin)))
         assert f"ALERTS {FRIENDS}" in answered
 
         workers = [CeleryWorker(env, queue=queue, name=f"{queue}-{n}") for n in range(2)]
-        broker = Celery("faults", broker=stack.redis.url)
-        stop = threading.Event()
-
-        def beat() -> None:
-            """Queue the sweep as beat does, only more often."""
-            while True:
-                with contextlib.suppress(Exception):
-                    broker.send_task(
-                        "backend.notifications.tasks.sweep_friend_alerts", queue=f"{queue}.sweeps"
-                    )
-                if stop.wait(SWEEP_EVERY):
-                    return
-
         start = time.monotonic()
-        beater = threading.Thread(target=beat, daemon=True)
-        beater.start()
-        kills = 0
         try:
-            rng = random.Random(11)  # timing jitter, not a secret
-            while kills < KILLS:
-                time.sleep(rng.uniform(*KILL_INTERVAL))
-                victim = workers[kills % len(workers)]
-                victim.kill()
-                kills += 1
-                victim.start()
-            killing_done = time.monotonic() - start
-            _wait_until_all_sent(stack, push, deadline=start + DEADLINE)
-            converged = time.monotonic() - start
-            time.sleep(2 * SWEEP_EVERY)  # a late duplicate would show up now
+            with beat(stack.redis.url, SWEEP, queue=f"{queue}.sweeps", every=SWEEP_EVERY):
+                kills = kill_in_turn(workers, kills=KILLS, interval=KILL_INTERVAL, seed=11)
+                killing_done = time.monotonic() - start
+                _wait_until_all_sent(stack, push, deadline=start + DEADLINE)
+                converged = time.monotonic() - start
+                time.sleep(2 * SWEEP_EVERY)  # a late duplicate would show up now
         finally:
-            stop.set()
-            beater.join(timeout=10)
             for worker in workers:
                 worker.destroy()
         received = push.received()
 
     push_counts = Counter(r.subscription_id for r in received)
-    topics: dict[str, set[str]] = {}
-    for message in received:
-        topics.setdefault(message.subscription_id, set()).add(message.headers["topic"])
+    topics = distinct((r.subscription_id, r.headers["topic"]) for r in received)
     written = emails_written(mail_dir)
     emails = Counter(to for to, _ in written)
-    message_ids: dict[str, set[str]] = {}
-    for to, message_id in written:
-        message_ids.setdefault(to, set()).add(message_id)
+    message_ids = distinct(written)
     alerts = stack.postgres.query(
         "SELECT status, channel, count(*) FROM notifications_friendalert "
         "GROUP BY status, channel ORDER BY channel"

@@ -16,23 +16,18 @@ while fewer than `window()` of its messages are unrecorded (`SendWindow`), so ea
 repeats at most that many messages: in total at most KILLS x the largest window.
 """
 
-import contextlib
 import json
-import random
-import re
-import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from celery import Celery
 from django.test import override_settings
 
 from backend.notifications.channels import CHANNELS
 from backend.notifications.services import SEND_CHUNK
 from tests.support.push_service import PushService
 
+from .killing import beat, copies, devices, distinct, emails_written, kill_in_turn, worker_env
 from .servers import CeleryWorker, manage
 
 pytestmark = pytest.mark.faults
@@ -42,16 +37,13 @@ PUSH_PEOPLE = 2_000
 KILLS = 8
 KILL_INTERVAL = (3.0, 5.0)
 REDIS_RESTART_AFTER_KILL = 3
-# Longer than any task takes here (a 1,000-row batch: a few seconds), so a live worker's
-# task is never handed to a second one.
-VISIBILITY_TIMEOUT = 20
-RESTORE_INTERVAL = 2
 # Longer than one claimed chunk takes to send (SEND_CHUNK rows: well under a second).
 CLAIM_LEASE = 10
 RETRY_DUE_EVERY = 3.0
 # Pushes in flight per worker, which is also the Web Push channel's send window.
 PUSH_IN_FLIGHT = 16
 DEADLINE = 240.0
+RETRY_DUE = "backend.notifications.tasks.retry_due"
 # Well outside the seeded box (seed_population's default: Paris and its inner suburbs).
 AREA = {
     "type": "Polygon",
@@ -89,47 +81,21 @@ from backend.incidents.services import incident_activate
 incident_activate(actor=User.objects.get(email="olivia@example.org"), incident_id=INCIDENT)
 """
 
-_TO = re.compile(r"^To: (.+)$", re.MULTILINE)
-_MESSAGE_ID = re.compile(r"^Message-ID: (.+)$", re.MULTILINE)
-# What Django's file backend writes after each message.
-_SEPARATOR = "\n" + "-" * 79 + "\n"
-
-
-def emails_written(mail_dir: Path) -> list[tuple[str, str]]:
-    """(To, Message-ID) of every message the file mail backend wrote."""
-    emails = []
-    for file in mail_dir.iterdir():
-        for text in file.read_text().split(_SEPARATOR):
-            if to := _TO.search(text):
-                message_id = _MESSAGE_ID.search(text)
-                emails.append((to[1], message_id[1] if message_id else ""))
-    return emails
-
-
-def copies(counts: Counter[str]) -> int:
-    """How many messages were copies of one already received."""
-    return sum(n - 1 for n in counts.values())
-
 
 def test_fan_out_survives_killed_workers_and_a_redis_restart(worker_stack):
     stack = worker_stack
     queue = f"faults-{time.monotonic_ns()}"
     mail_dir = stack.base / "mail"
-    mail_dir.mkdir()
-    env = {
-        **stack.env,
-        "CELERY_QUEUE": queue,
-        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
-        "CELERY_RESTORE_INTERVAL": str(RESTORE_INTERVAL),
-        "SAFE_CLAIM_LEASE_SECONDS": str(CLAIM_LEASE),
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-        "SAFE_PUSH_IN_FLIGHT": str(PUSH_IN_FLIGHT),
-    }
+    env = worker_env(
+        stack.env,
+        queue=queue,
+        mail_dir=mail_dir,
+        claim_lease=CLAIM_LEASE,
+        push_in_flight=PUSH_IN_FLIGHT,
+    )
     with PushService() as push:
-        subs = [push.subscribe() for _ in range(PUSH_PEOPLE)]
         subs_path = stack.base / "subs.json"
-        subs_path.write_text(json.dumps(subs))
+        subs = devices(push, PUSH_PEOPLE, subs_path)
         script = (
             SEED.replace("PEOPLE", str(PEOPLE))
             .replace("SUBS", repr(str(subs_path)))
@@ -138,51 +104,37 @@ def test_fan_out_survives_killed_workers_and_a_redis_restart(worker_stack):
         incident = json.loads(manage(env, "shell", stdin=script).split("SEED", 1)[1])["incident"]
 
         workers = [CeleryWorker(env, queue=queue, name=f"{queue}-{n}") for n in range(2)]
-        broker = Celery("faults", broker=stack.redis.url)
-        stop = threading.Event()
 
-        def beat() -> None:
-            """Queue `retry_due` as beat does, only more often; Redis may be down meanwhile."""
-            while not stop.wait(RETRY_DUE_EVERY):
-                # During the Redis restart this fails; the next tick tries again.
-                with contextlib.suppress(Exception):
-                    broker.send_task("backend.notifications.tasks.retry_due", queue=queue)
+        def restart_redis_once(kill: int) -> None:
+            if kill == REDIS_RESTART_AFTER_KILL:
+                stack.redis.restart()
 
         start = time.monotonic()
         manage(env, "shell", stdin=ACTIVATE.replace("INCIDENT", str(incident)))
-        beater = threading.Thread(target=beat, daemon=True)
-        beater.start()
-        kills = 0
         try:
-            rng = random.Random(7)  # timing jitter, not a secret
-            while kills < KILLS:
-                time.sleep(rng.uniform(*KILL_INTERVAL))
-                victim = workers[kills % len(workers)]
-                victim.kill()
-                kills += 1
-                if kills == REDIS_RESTART_AFTER_KILL:
-                    stack.redis.restart()
-                victim.start()
-            killing_done = time.monotonic() - start
-            sent = _wait_until_all_sent(stack, push, deadline=start + DEADLINE)
-            converged = time.monotonic() - start
-            time.sleep(2 * RETRY_DUE_EVERY)  # a late duplicate would show up now
+            # `retry_due` releases the claims of dead workers after the lease.
+            with beat(stack.redis.url, RETRY_DUE, queue=queue, every=RETRY_DUE_EVERY):
+                kills = kill_in_turn(
+                    workers,
+                    kills=KILLS,
+                    interval=KILL_INTERVAL,
+                    seed=7,
+                    after_kill=restart_redis_once,
+                )
+                killing_done = time.monotonic() - start
+                sent = _wait_until_all_sent(stack, push, deadline=start + DEADLINE)
+                converged = time.monotonic() - start
+                time.sleep(2 * RETRY_DUE_EVERY)  # a late duplicate would show up now
         finally:
-            stop.set()
-            beater.join(timeout=10)
             for worker in workers:
                 worker.destroy()
         received = push.received()
 
     push_counts = Counter(r.subscription_id for r in received)
-    tags: dict[str, set[str]] = {}
-    for message in received:
-        tags.setdefault(message.subscription_id, set()).add(json.loads(message.payload)["tag"])
+    tags = distinct((r.subscription_id, json.loads(r.payload)["tag"]) for r in received)
     written = emails_written(mail_dir)
     emails = Counter(to for to, _ in written)
-    message_ids: dict[str, set[str]] = {}
-    for to, message_id in written:
-        message_ids.setdefault(to, set()).add(message_id)
+    message_ids = distinct(written)
     checkins = stack.postgres.query(
         "SELECT count(*), count(DISTINCT person_id) FROM checkins_checkin"
     )[0]
