@@ -46,6 +46,19 @@ def worker(request, monkeypatch, settings):
     return request.getfixturevalue("celery_worker")
 
 
+def _store(subscriptions: dict[int, dict]) -> None:
+    """Store SUBSCRIPTIONS (person id -> the subscription its browser made)."""
+    PushSubscription.objects.bulk_create(
+        PushSubscription(
+            person_id=pid,
+            endpoint=s["endpoint"],
+            p256dh=s["keys"]["p256dh"],
+            auth=s["keys"]["auth"],
+        )
+        for pid, s in subscriptions.items()
+    )
+
+
 def _received(service: PushService, sub_of: dict[int, str]) -> Counter[int]:
     person_of = {sub: person for person, sub in sub_of.items()}
     return Counter(person_of[m.subscription_id] for m in service.received())
@@ -61,15 +74,7 @@ def test_people_get_exactly_the_messages_their_preferences_call_for(
     call_command("seed_population", people=PEOPLE, prefix="ch")
     people = list(User.objects.filter(email__startswith="ch-").order_by("id"))
     subscriptions = {person.id: push_service.subscribe() for person in people[::2]}
-    PushSubscription.objects.bulk_create(
-        PushSubscription(
-            person_id=pid,
-            endpoint=s["endpoint"],
-            p256dh=s["keys"]["p256dh"],
-            auth=s["keys"]["auth"],
-        )
-        for pid, s in subscriptions.items()
-    )
+    _store(subscriptions)
     sub_of = {pid: PushService.id_of(s) for pid, s in subscriptions.items()}
     email_of = {person.id: person.email for person in people}
 
@@ -137,15 +142,7 @@ def test_friend_alerts_go_out_from_the_sweep_through_delivery_tasks(worker, push
     alice = make_person("alice@example.org", "Alice", places=[PARIS])
     friends = [make_person(f"friend{n}@example.org", f"Friend {n}") for n in range(250)]
     with_push = {friend.id: push_service.subscribe() for friend in friends[::2]}
-    PushSubscription.objects.bulk_create(
-        PushSubscription(
-            person_id=pid,
-            endpoint=s["endpoint"],
-            p256dh=s["keys"]["p256dh"],
-            auth=s["keys"]["auth"],
-        )
-        for pid, s in with_push.items()
-    )
+    _store(with_push)
     for friend in friends:
         befriend(alice, friend)
     incident = incident_create(
