@@ -185,7 +185,8 @@ class WebPushChannel(Channel):
         may recover (429/5xx/network) makes it a retry, and all devices gone makes it gone.
         One PushStream keeps the window's requests in flight from this thread: a pool of
         threads blocking on a POST each cost half as much CPU again in GIL hand-offs and
-        wake-ups (see PushStream).
+        wake-ups (see PushStream). ITEMS may grow between two steps (`takes_more`): every
+        loop reads how many there are.
         """
         sender = push_sender()
         if sender is None:
