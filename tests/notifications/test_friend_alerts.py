@@ -174,18 +174,19 @@ def _alert_friends(
     return claimed, len(queries)
 
 
-def test_email_alerts_cost_one_statement_per_recipient_beyond_a_fixed_few(
+def test_email_alerts_one_at_a_time_cost_a_statement_each_beyond_a_fixed_few(
     answer, alice_checkin, bob, settings, sweep
 ):
     settings.SAFE_FRIEND_ALERT_WINDOW_SECONDS = 0  # each sweep may alert the same people again
+    settings.SAFE_EMAIL_IN_FLIGHT = 1
 
     people = [make_person(f"fr{n}@example.org", f"Fr {n}") for n in range(33)]
     few, few_statements = _alert_friends(sweep, answer, alice_checkin, people[:3], "need_help")
     many, many_statements = _alert_friends(sweep, answer, alice_checkin, people[3:], "safe")
 
     assert (few, many) == (1 + 3, 1 + 3 + 30)  # bob, then her new friends
-    # Email sends one at a time, each recorded before the next (a killed task repeats at
-    # most one); everything else is one statement per chunk of recipients.
+    # One at a time, each recorded before the next (a killed task repeats at most one);
+    # everything else is one statement per chunk of recipients.
     assert many_statements - few_statements == many - few
 
 
