@@ -38,7 +38,7 @@ from .webpush import retry_delay, validate_subscription
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# Rows claimed by one statement (see `_send_chunk`), or a channel's whole send window if that
+# Rows claimed by one statement (see `_send_rows`), or a channel's whole send window if that
 # is larger; results are recorded as they come. A claim per 32 pushes was a tenth of
 # PostgreSQL's share of a fan-out. A worker killed mid-chunk leaves the rest of its chunk
 # to the claim lease.
@@ -283,8 +283,8 @@ def _send_rows(name: str, deliveries: list[Delivery], outcomes: dict[str, int]) 
     the lease and are sent again. Only the messages in the channel's send window (started,
     not yet recorded: see `SendWindow`) can have reached the person already, so a kill sends
     at most `CHANNELS[name].window()` messages twice, however many rows are claimed. Results
-    are committed a window at a time (one transaction each): email one by one, Web Push up to
-    `SAFE_PUSH_IN_FLIGHT` (256) at once.
+    are committed as the window's results come in (one transaction each): email up to
+    `SAFE_EMAIL_IN_FLIGHT` (16) at once, Web Push up to `SAFE_PUSH_IN_FLIGHT` (256).
 
     A channel whose stream takes more items as it goes (`Channel.takes_more`: Web Push) gets
     the next chunk claimed while the last one's slowest messages are still out, so one slow
@@ -916,7 +916,8 @@ def friend_alerts_send(*, recipient_ids: list[int], claimed_at: datetime) -> dic
             unreachable.append(alert_ids)
         else:
             by_channel[reach[0]].append((recipient, message, alert_ids))
-    record(unreachable, [(index, UNREACHABLE) for index in range(len(unreachable))], channel="")
+    if unreachable:
+        record(unreachable, [(i, UNREACHABLE) for i in range(len(unreachable))], channel="")
     for name, rows in by_channel.items():
         items = [(recipient, message) for recipient, message, _ in rows]
         _send_recorded(name, items, partial(record, [ids for *_, ids in rows], channel=name))

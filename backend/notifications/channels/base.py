@@ -2,8 +2,9 @@
 
 import logging
 import queue
+import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -139,6 +140,19 @@ class Channel:
             for index, result in ready:
                 results[index] = result
         return results
+
+
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def thread_pool(name: str, size: int) -> ThreadPoolExecutor:
+    """The process's pool of SIZE threads for channel NAME, started once (not per batch)."""
+    with _pools_lock:
+        pool = _pools.get(name)
+        if pool is None:
+            pool = _pools[name] = ThreadPoolExecutor(size, thread_name_prefix=name)
+        return pool
 
 
 def stream_in_threads(

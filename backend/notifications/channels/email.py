@@ -4,7 +4,6 @@ import hashlib
 import smtplib
 import threading
 from collections.abc import Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -14,12 +13,10 @@ from django.core.mail.backends.base import BaseEmailBackend
 from backend.accounts.models import User
 from backend.notifications.texts import body, title
 
-from .base import Channel, Message, Ready, SendResult, SendWindow, stream_in_threads
+from .base import Channel, Message, Ready, SendResult, SendWindow, stream_in_threads, thread_pool
 
 # Threads sending mail in one worker process; `SAFE_EMAIL_IN_FLIGHT` of them work at once.
 MAIL_THREADS = 32
-_lock = threading.Lock()
-_threads: ThreadPoolExecutor | None = None
 
 
 def message_id_header(message: Message) -> dict[str, str]:
@@ -64,19 +61,11 @@ class EmailChannel(Channel):
             return _deliver(emails[index], connection)
 
         try:
-            yield from stream_in_threads(_pool(), len(emails), window, send)
+            pool = thread_pool("mail", MAIL_THREADS)
+            yield from stream_in_threads(pool, len(emails), window, send)
         finally:
             for connection in opened:
                 connection.close()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process's mail threads, started once (not per batch)."""
-    global _threads
-    with _lock:
-        if _threads is None:
-            _threads = ThreadPoolExecutor(MAIL_THREADS, thread_name_prefix="mail")
-        return _threads
 
 
 def _email(person: User, message: Message) -> EmailMessage:

@@ -1,9 +1,7 @@
 """SMS: a short text with the reply keywords and the one-tap link (backend per `SMS_BACKEND`)."""
 
 import hashlib
-import threading
 from collections.abc import Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -16,13 +14,11 @@ from backend.notifications.sms import tasks  # noqa: F401
 from backend.notifications.sms.backends import get_backend
 from backend.notifications.sms.texts import message_text
 
-from .base import Channel, Message, Ready, SendResult, SendWindow, stream_in_threads
+from .base import Channel, Message, Ready, SendResult, SendWindow, stream_in_threads, thread_pool
 
 # Provider calls in flight at once per batch; matches the HTTP backend's connection pool.
 SEND_THREADS = 10
 NO_NUMBER = SendResult("gone", error="no confirmed phone number")
-_lock = threading.Lock()
-_threads: ThreadPoolExecutor | None = None
 
 
 class SmsChannel(Channel):
@@ -56,7 +52,7 @@ class SmsChannel(Channel):
             number, body, key = jobs[index]
             return NO_NUMBER if number is None else backend.send(to=number, body=body, key=key)
 
-        yield from stream_in_threads(_pool(), len(jobs), window, send)
+        yield from stream_in_threads(thread_pool("sms", SEND_THREADS), len(jobs), window, send)
 
 
 def idempotency_key(message: Message) -> str:
@@ -65,15 +61,6 @@ def idempotency_key(message: Message) -> str:
     if not message.key:
         return ""
     return hashlib.sha256(f"{settings.SECRET_KEY}:sms:{message.key}".encode()).hexdigest()[:32]
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process's SMS threads, started once (not per chunk of messages)."""
-    global _threads
-    with _lock:
-        if _threads is None:
-            _threads = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="sms")
-        return _threads
 
 
 def _confirmed_number(person: User) -> str | None:
