@@ -2,6 +2,7 @@
 
     DEBUG=1 .venv/bin/python tests/bench/bench_push_channel.py --people 2000
     DEBUG=1 .venv/bin/python tests/bench/bench_push_channel.py --people 2000 --profile out.prof
+    DEBUG=1 .venv/bin/python tests/bench/bench_push_channel.py --people 8000 --postgres
 
 (a) encrypts a 1 KB payload in a tight loop on one core (tests/bench/bench_webpush_crypto.py);
 (b) sends one "are you safe?" to each of N people through `deliveries_send_batch` (outbox
@@ -10,7 +11,9 @@
     `make bench` B2 uses) is tests/bench/push_receiver.py, which counts every message and
     verifies VAPID + decrypts one in 50; `--receiver full` is tests/support/push_service.py,
     which decrypts every message (on two cores it then competes with the sender for CPU).
-Uses a throw-away SQLite database in a temporary directory. `--profile FILE` writes a
+Uses a throw-away SQLite database in a temporary directory, or with `--postgres` a fresh
+database `bench_push_channel` on the PostgreSQL of DATABASE_URL's server (127.0.0.1 by
+default), whose server process's CPU is then counted too. `--profile FILE` writes a
 cProfile of (b) (read it with `python -m pstats FILE`). (b) is also given per CPU-second of
 the sending process, which other load on a shared machine does not change.
 """
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,10 +47,14 @@ def main() -> None:
         "--latency-ms", type=float, default=0, help="the fast receiver answers this much later"
     )
     parser.add_argument("--slow", default="", metavar="N:MS", help="one answer in N, MS later")
+    parser.add_argument("--postgres", action="store_true", help="on PostgreSQL, not SQLite")
     options = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="bench-push-")
-    os.environ["SQLITE_PATH"] = str(Path(workdir) / "bench.sqlite3")
+    if options.postgres:
+        os.environ["DATABASE_URL"] = fresh_postgres_database("bench_push_channel")
+    else:
+        workdir = tempfile.mkdtemp(prefix="bench-push-")
+        os.environ["SQLITE_PATH"] = str(Path(workdir) / "bench.sqlite3")
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
     import django
@@ -102,6 +110,8 @@ def main() -> None:
     # Import the URLconf now, as a worker has long done by its 200,000th push.
     reverse("one-tap", args=["0.x"])
     profile = cProfile.Profile() if options.profile else None
+    server_cpu = server_cpu_seconds() if options.postgres else lambda: 0.0
+    server_started = server_cpu()
     started, cpu_started = time.perf_counter(), time.process_time()
     if profile is not None:
         profile.enable()
@@ -109,6 +119,7 @@ def main() -> None:
     if profile is not None:
         profile.disable()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    server = server_cpu() - server_started
     if options.receiver == "fast":
         with urllib.request.urlopen(f"{origin}/stats", timeout=5) as answer:
             stats = json.load(answer)
@@ -137,9 +148,42 @@ def main() -> None:
     # On a shared machine the wall-clock rate depends on what else runs; CPU time does not.
     label = "(b) per CPU-second of the sending process (all its threads)"
     print(f"{label:<60}{accepted / cpu:>10.0f}")
+    if options.postgres:
+        label = "(b) per CPU-second of the sending process and its PostgreSQL server process"
+        print(f"{label:<60}{accepted / (cpu + server):>10.0f}")
+        print(f"    PostgreSQL: {server * 1e6 / max(accepted, 1):.0f} µs per message")
     print(
         f"outcomes {outcomes}, accepted {accepted}, rejected {rejected}{checked}, {elapsed:.2f} s"
     )
+
+
+def fresh_postgres_database(name: str) -> str:
+    """Drop and create database NAME on DATABASE_URL's server; return its URL."""
+    import psycopg
+
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    base = server.rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    return f"{base}/{name}"
+
+
+def server_cpu_seconds() -> Callable[[], float]:
+    """A reader of the CPU seconds used so far by this connection's PostgreSQL process
+    (on this machine)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    return read
 
 
 if __name__ == "__main__":
