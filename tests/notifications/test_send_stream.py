@@ -6,7 +6,7 @@ from backend.checkins.models import CheckIn
 from backend.checkins.selectors import incident_stats
 from backend.notifications.channels import CHANNELS, SendResult
 from backend.notifications.models import Delivery
-from backend.notifications.services import _deliveries_record, deliveries_send_batch
+from backend.notifications.services import Outgoing, _deliveries_record, deliveries_send_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def test_a_result_recorded_twice_counts_the_person_once(incident, alice_checkin)
     delivery = Delivery.objects.get(checkin=alice_checkin)
     first = CheckIn.objects.get(id=alice_checkin.id).delivered_at
 
-    _deliveries_record([delivery], [SendResult("sent")])
+    _deliveries_record([Outgoing.of(delivery)], [SendResult("sent")])
 
     assert Delivery.objects.get(id=delivery.id).status == Delivery.Status.SENT
     assert CheckIn.objects.get(id=alice_checkin.id).delivered_at == first
