@@ -1,6 +1,7 @@
 """Reads for notifications: delivery counts per channel, a person's push devices."""
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from django.db.models import Count, F
 
@@ -14,6 +15,19 @@ from .models import Delivery, PushSubscription
 # through the generic foreign-key code (py-spy: 16 % of a push worker's CPU).
 _PUSH_DEVICES = "push_devices"
 
+
+class PushDevice(NamedTuple):
+    """What sending to one push subscription reads. A tuple, not a model instance: loading a
+    fan-out batch's devices as models took about twice as long (`attach_push_devices`,
+    1,000 people on PostgreSQL: ~15 µs each against ~8)."""
+
+    id: int
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+DEVICE_FIELDS = ("id", "endpoint", "p256dh", "auth")
 COUNTED = ("pending", "sent", "failed", "expired")
 
 
@@ -40,17 +54,18 @@ def delivery_counts(*, incident_id: int) -> dict[str, dict[str, int]]:
 def attach_push_devices(people: Iterable[User]) -> None:
     """Load the push subscriptions of PEOPLE in one query, for `push_devices`."""
     people = list(people)
-    devices: dict[int, list[PushSubscription]] = {person.id: [] for person in people}
+    devices: dict[int, list[PushDevice]] = {person.id: [] for person in people}
     found = PushSubscription.objects.filter(InArray(F("person_id"), list(devices)))
-    for device in found.defer("created_at"):  # a timestamp parsed in Python, never read here
-        devices[device.person_id].append(device)
+    for person_id, *device in found.values_list("person_id", *DEVICE_FIELDS):
+        devices[person_id].append(PushDevice(*device))
     for person in people:
         setattr(person, _PUSH_DEVICES, devices[person.id])
 
 
-def push_devices(person: User) -> list[PushSubscription]:
+def push_devices(person: User) -> list[PushDevice]:
     """PERSON's push subscriptions: attached by `attach_push_devices`, else a fresh query."""
-    devices: list[PushSubscription] | None = getattr(person, _PUSH_DEVICES, None)
+    devices: list[PushDevice] | None = getattr(person, _PUSH_DEVICES, None)
     if devices is None:
-        return list(PushSubscription.objects.filter(person=person))
+        found = PushSubscription.objects.filter(person=person).values_list(*DEVICE_FIELDS)
+        return [PushDevice(*device) for device in found]
     return devices
