@@ -80,3 +80,23 @@ def test_tokens_round_trip_and_are_short_enough_for_sms():
     assert checkin_id_from_token(token) == 123456789
     assert token_claims(token) == (123456789, 4321)
     assert len(token) <= 40  # of a text's 160 characters
+
+
+def test_tokens_already_sent_keep_working(settings):
+    """The MAC is Django's `salted_hmac` (its key derived once per secret): links in texts
+    sent before that change still answer, and a new secret makes new tokens."""
+    import base64
+
+    from django.utils.crypto import salted_hmac
+
+    def django_token(checkin_id: int, incident_id: int) -> str:
+        value = f"checkin:{checkin_id}:{incident_id}"
+        digest = salted_hmac("safe-and-sound.checkin-token", value, algorithm="sha256").digest()
+        mac = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+        return f"{checkin_id:x}.{incident_id:x}.{mac}"
+
+    assert checkin_token(123456789, 4321) == django_token(123456789, 4321)
+    before = checkin_token(5, 6)
+    settings.SECRET_KEY = "another secret, another key" * 2
+    assert checkin_token(5, 6) == django_token(5, 6) != before
+    assert token_claims(before) is None
