@@ -18,7 +18,7 @@ def title(message: Message) -> str:
             if len(message.friends) == 1:
                 return friend_line(message.friends[0])
             return _("News from your friends")
-    return _checkin_texts(*_checkin_key(message))[0]
+    return _checkin_texts(*checkin_text_key(message))[0]
 
 
 def short_body(message: Message) -> str:
@@ -26,10 +26,11 @@ def short_body(message: Message) -> str:
     if message.purpose == "friend_alert":
         with translation.override(message.language):
             return "\n".join(friend_line(news) for news in message.friends)
-    return _checkin_texts(*_checkin_key(message))[1]
+    return _checkin_texts(*checkin_text_key(message))[1]
 
 
-def _checkin_key(message: Message) -> tuple[str, str, bool, str, str]:
+def checkin_text_key(message: Message) -> tuple[str, str, bool, str, str]:
+    """What the words of a message about a person's own check-in depend on."""
     return (
         message.language,
         message.purpose,

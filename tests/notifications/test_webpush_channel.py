@@ -200,3 +200,45 @@ def test_debug_without_a_key_generates_and_keeps_a_demo_key(settings, tmp_path, 
 
     assert client.get("/api/push/vapid-public-key/").json()["public_key"] == first
     assert json.loads((tmp_path / "vapid.json").read_text())["public_key"] == first
+
+
+@pytest.mark.parametrize(
+    ("purpose", "title", "sender", "language", "link", "token"),
+    [
+        ("ask", "Paris attacks", "", "en", "https://safe.example/r/", "1f.2.abc-_"),
+        ("reminder", 'Quote " and \\ and </script>', "", "fr", "http://x/r/", "a.b.c"),
+        ("nudge", "Séisme 🌍", 'Bob "the" friend', "fr", "https://s.example/r/", "9.9.Zz"),
+        ("escalation", "NUL \x00id\x00 in the title", "", "en", "https://s/r/", "1.2.3"),
+        ("ask", "stand-in \\u0000token\\u0000", "", "en", "https://s/r/", "1.2.3"),
+        ("ask", "a link that is not prefix + token", "", "en", "https://s/other", "1.2.3"),
+        ("ask", "a token that JSON must escape", "", "en", "https://s/r/", 'x"y'),
+        ("ask", "A very long title " * 200, "", "en", "https://s/r/", "1.2.3"),
+    ],
+)
+def test_a_checkin_payload_is_the_json_of_its_message(
+    purpose, title, sender, language, link, token, settings
+):
+    """The payload of a check-in's push is filled into a template made once per wording; it
+    must be exactly the JSON the message itself encodes to, whatever the words hold."""
+    from backend.notifications.channels.base import Message
+    from backend.notifications.channels.webpush import _payload_json, push_payload
+
+    for checkin_id, drill in [(1, False), (123456789012, True)]:
+        message = Message(
+            checkin_id=checkin_id,
+            incident_title=title,
+            drill=drill,
+            purpose=purpose,
+            token=token,
+            link=link + token if link.endswith("/") else link,
+            language=language,
+            sender_name=sender,
+        )
+        payload = push_payload(message)
+        assert payload == _payload_json(message, checkin_id)
+        data = json.loads(payload)
+        assert (data["checkin"], data["tag"], data["token"]) == (
+            checkin_id,
+            f"checkin-{checkin_id}",
+            token,
+        )

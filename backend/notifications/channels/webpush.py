@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Generator, Sequence
@@ -26,7 +27,7 @@ from django.urls import reverse
 from backend.accounts.models import User
 from backend.notifications.models import PushSubscription
 from backend.notifications.selectors import push_devices
-from backend.notifications.texts import answer_actions, short_body, title
+from backend.notifications.texts import answer_actions, checkin_text_key, short_body, title
 from backend.notifications.webpush import (
     PushResult,
     PushSender,
@@ -128,6 +129,20 @@ def _answer_url(site_url: str) -> str:
 
 def push_payload(message: Message) -> bytes:
     """The JSON the service worker receives: enough to show and answer without a fetch."""
+    token, link = message.token, message.link
+    templated = message.purpose in CHECKIN_PURPOSES and link.endswith(token)
+    if templated and _TOKEN_CHARS.fullmatch(token):
+        prefix = link[: -len(token)]
+        pieces = _checkin_template(*checkin_text_key(message), prefix, settings.SITE_URL)
+        if pieces is not None:  # every person of a fan-out: only the id and token differ
+            values = {_ID: str(message.checkin_id), _TOKEN: token}
+            payload = "".join(values.get(piece, piece) for piece in pieces).encode()
+            if len(payload) <= MAX_PAYLOAD:
+                return payload
+    return _payload_json(message, message.checkin_id)
+
+
+def _payload_json(message: Message, checkin: int | str) -> bytes:
     data: dict[str, Any] = {
         "kind": message.purpose,
         "title": title(message),
@@ -138,11 +153,11 @@ def push_payload(message: Message) -> bytes:
     }
     if message.purpose in CHECKIN_PURPOSES:
         data.update(
-            checkin=message.checkin_id,
+            checkin=checkin,
             token=message.token,
             answer_url=_answer_url(settings.SITE_URL),
             actions=answer_actions(message.language),
-            tag=f"checkin-{message.checkin_id}",
+            tag=f"checkin-{checkin}",
         )
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     if len(payload) > MAX_PAYLOAD:
@@ -150,6 +165,48 @@ def push_payload(message: Message) -> bytes:
         data["body"] = data["body"][:500]
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     return payload
+
+
+# A check-in's payload is the same JSON for everyone who shares its words and link prefix but
+# for the check-in id and token: built once, then filled in (~5 µs a message against ~15 for
+# encoding the whole JSON each time, 1,000 asks).
+# The stand-ins are control characters, which JSON always escapes.
+_ID, _TOKEN = "\x00id\x00", "\x00token\x00"
+# How they come out of `json.dumps`: the id once as the whole (quoted) value, once in the tag.
+_ID_JSON, _TOKEN_JSON = json.dumps(_ID)[1:-1], json.dumps(_TOKEN)[1:-1]
+_EXPECTED = sorted([f'"{_ID_JSON}"', _ID_JSON, _TOKEN_JSON, _TOKEN_JSON])
+_SLOTS = re.compile("(" + "|".join(map(re.escape, [f'"{_ID_JSON}"', _ID_JSON, _TOKEN_JSON])) + ")")
+_TOKEN_CHARS = re.compile(r"[0-9A-Za-z._-]{1,64}")  # needs no JSON escaping
+
+
+@functools.lru_cache(maxsize=256)
+def _checkin_template(
+    language: str,
+    purpose: str,
+    drill: bool,
+    incident_title: str,
+    sender_name: str,
+    link_prefix: str,
+    site_url: str,  # part of the key: the answer URL is made from it
+) -> tuple[str, ...] | None:
+    """The payload's JSON cut around its check-in id and token (`_ID`, `_TOKEN` between the
+    literal pieces); None if words of the message contain a stand-in."""
+    sample = Message(
+        checkin_id=0,
+        incident_title=incident_title,
+        drill=drill,
+        purpose=purpose,
+        token=_TOKEN,
+        link=link_prefix + _TOKEN,
+        language=language,
+        sender_name=sender_name,
+    )
+    pieces = _SLOTS.split(_payload_json(sample, _ID).decode())
+    slots = pieces[1::2]
+    if sorted(slots) != _EXPECTED:
+        return None
+    pieces[1::2] = [_TOKEN if slot == _TOKEN_JSON else _ID for slot in slots]
+    return tuple(pieces)
 
 
 def push_topic(message: Message) -> str | None:
