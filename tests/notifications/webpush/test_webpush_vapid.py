@@ -6,6 +6,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from backend.notifications.webpush.vapid import (
+    MAX_CACHED_ORIGINS,
     RENEW_WHEN_LEFT,
     TOKEN_LIFETIME,
     VapidSigner,
@@ -77,6 +78,28 @@ def test_another_origin_gets_its_own_header(signer):
     assert mozilla != fcm
     assert parse_header(mozilla)[0]["aud"] == "https://updates.push.services.mozilla.com"
     assert signer.authorization(FCM, now=T0) is fcm
+
+
+def test_the_audience_is_the_origin_whatever_the_endpoint_spells(signer):
+    """Headers are cached by the endpoint's scheme and authority as written; the audience
+    is still the normalised origin, and an endpoint with no path or a query has one too."""
+    for endpoint, audience in [
+        ("https://push.example:443/a", "https://push.example"),
+        ("https://push.example", "https://push.example"),
+        ("https://push.example:8443?x=1", "https://push.example:8443"),
+        ("https://[::1]:8443/p", "https://[::1]:8443"),
+    ]:
+        assert parse_header(signer.authorization(endpoint, now=T0))[0]["aud"] == audience
+    with pytest.raises(ValueError, match="http"):
+        signer.authorization("ftp://push.example/a", now=T0)
+
+
+def test_the_header_cache_stays_bounded_however_many_hosts_subscribe(signer):
+    for n in range(MAX_CACHED_ORIGINS + 10):
+        signer.authorization(f"https://host{n}.example/push", now=T0)
+
+    assert len(signer._cache) <= MAX_CACHED_ORIGINS
+    assert parse_header(signer.authorization(FCM, now=T0))[0]["aud"] == "https://fcm.googleapis.com"
 
 
 def test_header_is_kept_until_less_than_an_hour_of_validity_remains(signer):
