@@ -760,13 +760,18 @@ def b2(world: World) -> None:
         )
         seconds = 3 if QUICK else 10
         target = validate_subscription(f"{origin}/push/0", p256dh, auth, allow_http_loopback=True)
-        bare = bench_encrypt(seconds, os.cpu_count() or 1, target)
-        log(f"B2 encryption alone on {os.cpu_count()} cores: {bare:.0f} msg/s")
+        # Before and after the fan-out, averaged: this VM's speed drifts by a fifth within
+        # a minute, and one window taken before alone moved the ratio by as much.
+        before = bench_encrypt(seconds, os.cpu_count() or 1, target)
+        log(f"B2 encryption alone on {os.cpu_count()} cores: {before:.0f} msg/s")
         how = (
             f"`send_batch` tasks on a real Celery worker (-c {WORKER_CONCURRENCY}), "
             "the Web Push channel"
         )
         rate, sent, memory = b2_celery(incident, people, origin)
+        after = bench_encrypt(seconds, os.cpu_count() or 1, target)
+        bare = (before + after) / 2
+        log(f"B2 encryption alone, again: {after:.0f} msg/s")
         stats = receiver_stats(origin)
         B5["B2 workers"] = (memory.worst(), memory.redis_peak)
         ratio = rate / bare
@@ -776,7 +781,8 @@ def b2(world: World) -> None:
             f"tests/bench/push_receiver.py counted {stats['accepted']:,}, verified VAPID + "
             f"decrypted {stats['checked']:,} (1 in 50), rejected {stats['rejected']}",
             f"{rate:.0f} msg/s" + ("" if done else f" (stopped at {sent:,} after the time limit)"),
-            f"{bare:.0f} msg/s", f"{ratio:.2f}", "≥ 0.5",
+            f"{bare:.0f} msg/s (before {before:.0f}, after {after:.0f})", f"{ratio:.2f}",
+            "≥ 0.5",
             yes(ratio >= GOALS["b2_ratio"] and done and stats["rejected"] == 0),
         )  # fmt: skip
     finally:
