@@ -1,6 +1,9 @@
 """The outbox records each result as the channel streams it, and survives a channel crash."""
 
+import threading
+
 import pytest
+from django.utils import timezone
 
 from backend.checkins.models import CheckIn
 from backend.checkins.selectors import incident_stats
@@ -91,3 +94,104 @@ def test_a_slow_answer_holds_its_own_slot_not_the_rest_of_the_batch(incident, mo
     assert answered[-1] == first  # everyone else, across every chunk, went out before it
     assert sorted(answered) == sorted(c.id for c in checkins)
     assert not Delivery.objects.exclude(status=Delivery.Status.SENT).exists()
+
+
+class HoldFirst:
+    """A provider whose answer to the first message comes only once every other message of
+    the batch has been sent (or after TIMEOUT seconds)."""
+
+    TIMEOUT = 10
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.sent: list[str] = []
+        self.first = ""
+        self.lock = threading.Lock()
+        self.everyone_else = threading.Event()
+        self.waited_out = False
+
+    def deliver(self, address: str) -> None:
+        with self.lock:
+            hold = not self.first
+            self.first = self.first or address
+        if hold:
+            self.waited_out = not self.everyone_else.wait(self.TIMEOUT)
+        with self.lock:
+            self.sent.append(address)
+            if len(self.sent) == self.total - 1:
+                self.everyone_else.set()
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_slow_provider_answer_holds_its_own_slot_in_threaded_channels(
+    channel, incident, monkeypatch
+):
+    """Email and SMS send from threads; like Web Push, they take more items as the outbox
+    claims them, so one provider answer that hangs holds one thread, not the rest of its
+    chunk: 150 people go out past it, and it is recorded too."""
+    from backend.notifications.channels import email as email_channel
+    from backend.notifications.channels import sms as sms_channel
+    from backend.notifications.models import Phone
+    from backend.notifications.services import SEND_CHUNK
+    from tests.factories import make_person
+
+    people = [make_person(f"p{n}@example.org", f"P {n}") for n in range(150)]
+    provider = HoldFirst(len(people))
+    if channel == "sms":
+        for n, person in enumerate(people):
+            Phone.objects.create(person=person, number=f"+3361{n:07d}", confirmed_at=timezone.now())
+
+        class Texts:
+            def send(self, *, to: str, body: str, key: str = "") -> SendResult:
+                provider.deliver(to)
+                return SendResult("sent")
+
+        monkeypatch.setattr(sms_channel, "get_backend", Texts)
+    else:
+
+        class Mail:
+            def send_messages(self, emails) -> int:
+                provider.deliver(emails[0].to[0])
+                return 1
+
+            def close(self) -> None:
+                pass
+
+        monkeypatch.setattr(email_channel, "get_connection", Mail)
+    checkins = CheckIn.objects.bulk_create(CheckIn(incident=incident, person=p) for p in people)
+    assert len(checkins) > 2 * SEND_CHUNK
+
+    outcomes = deliveries_send_batch(checkin_ids=[c.id for c in checkins])
+
+    assert outcomes == {"sent": 150}
+    assert not provider.waited_out
+    assert provider.sent[-1] == provider.first
+    assert len(set(provider.sent)) == 150
+    assert not Delivery.objects.exclude(status=Delivery.Status.SENT).exists()
+    assert set(Delivery.objects.values_list("channel", flat=True)) == {channel}
+
+
+def test_a_message_that_cannot_be_built_is_retried_alone(incident, monkeypatch, mailoutbox):
+    """Building a message runs in the worker's thread while others are in flight: if it
+    raises, that message is a retry of its own and the rest are sent."""
+    from backend.notifications.channels import email as email_channel
+    from tests.factories import make_person
+
+    people = [make_person(f"p{n}@example.org", f"P {n}") for n in range(20)]
+    build = email_channel._email
+
+    def fragile(person, message):
+        if person.email == "p7@example.org":
+            raise UnicodeError("a broken address")
+        return build(person, message)
+
+    monkeypatch.setattr(email_channel, "_email", fragile)
+    checkins = CheckIn.objects.bulk_create(CheckIn(incident=incident, person=p) for p in people)
+
+    outcomes = deliveries_send_batch(checkin_ids=[c.id for c in checkins])
+
+    assert outcomes == {"sent": 19, "retry": 1}
+    assert len(mailoutbox) == 19
+    broken = Delivery.objects.get(checkin__person__email="p7@example.org")
+    assert broken.status == Delivery.Status.PENDING
+    assert "a broken address" in broken.last_error

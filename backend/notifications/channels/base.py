@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar, Literal
 
 from backend.accounts.models import User
@@ -156,33 +157,42 @@ def thread_pool(name: str, size: int) -> ThreadPoolExecutor:
 
 
 def stream_in_threads(
-    pool: Executor, count: int, window: SendWindow, send_one: Callable[[int], SendResult]
+    pool: Executor,
+    items: Sequence[object],
+    window: SendWindow,
+    job: Callable[[int], Callable[[], SendResult]],
 ) -> Generator[Ready, None, None]:
-    """Run SEND_ONE(index) for 0..COUNT-1 on POOL, each once it has a slot of WINDOW; yield
-    the results as they come (all that are ready at once); the caller commits them when it
-    sees fit and gives the slots back, and the next items start on the next iteration.
+    """Send each of ITEMS on POOL once it has a slot of WINDOW; yield the results as they
+    come (all that are ready at once); the caller commits them when it sees fit and gives
+    the slots back, and the next items start on the next iteration.
 
-    Items are handed to the pool only when a slot is free, so no pool thread ever waits
-    for the caller. SEND_ONE runs in a pool thread: it must not touch the database.
+    JOB(index) runs in the caller's thread (it may read the database) and returns what a
+    pool thread runs (which must not). ITEMS may grow between two steps (`takes_more`): every
+    loop reads how many there are. Items are handed to the pool only when a slot is free,
+    so no pool thread ever waits for the caller.
     """
     done: queue.SimpleQueue[tuple[int, SendResult]] = queue.SimpleQueue()
 
-    def run(index: int) -> None:
+    def run(index: int, send: Callable[[], SendResult]) -> None:
         try:
-            result = send_one(index)
+            result = send()
         except Exception as exc:  # a bug must not leave the caller waiting for ever
-            log.exception("send %d of %d crashed", index, count)
+            log.exception("send %d of %d crashed", index, len(items))
             result = SendResult("retry", error=repr(exc)[:500])
         done.put((index, result))
 
     started = finished = 0
-    while finished < count:
-        while started < count and window.acquire(started):
-            pool.submit(run, started)
+    while finished < len(items):
+        while started < len(items) and window.acquire(started):
+            try:
+                send = job(started)
+            except Exception as exc:  # others may be in flight: a retry of its own, not a crash
+                send = partial(_raise, exc)
+            pool.submit(run, started, send)
             started += 1
         if started == finished:  # nothing in flight
             if window.closed:
-                yield [(index, NOT_STARTED) for index in range(started, count)]
+                yield [(index, NOT_STARTED) for index in range(started, len(items))]
                 return
             yield []  # every slot waits to be recorded: let the caller do it
             continue
@@ -194,3 +204,7 @@ def stream_in_threads(
                 break
         finished += len(ready)
         yield ready
+
+
+def _raise(exc: Exception) -> SendResult:
+    raise exc

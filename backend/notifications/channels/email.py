@@ -3,7 +3,8 @@
 import hashlib
 import smtplib
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from functools import partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -31,6 +32,7 @@ def message_id_header(message: Message) -> dict[str, str]:
 
 class EmailChannel(Channel):
     name = "email"
+    takes_more = True  # `send_stream` reads `len(items)` at every step
 
     def reaches(self, person: User) -> bool:
         return bool(person.email)
@@ -47,22 +49,24 @@ class EmailChannel(Channel):
         """Up to `window()` messages at once, each thread on a connection of its own to the mail
         server, kept for the whole batch. Each message costs the relay four round trips, so
         one at a time a relay 20 ms away took 11 emails/s from a worker
-        (tests/bench/bench_email_channel.py). The messages are built here, so the threads
-        only talk SMTP (no database)."""
-        emails = [_email(person, message) for person, message in items]
+        (tests/bench/bench_email_channel.py). The messages are built in this thread, so the
+        pool's threads only talk SMTP (no database). ITEMS may grow between two steps
+        (`takes_more`)."""
         local = threading.local()
         opened: list[BaseEmailBackend] = []
 
-        def send(index: int) -> SendResult:
+        def send(email: EmailMessage) -> SendResult:
             connection = getattr(local, "connection", None)
             if connection is None:
                 connection = local.connection = get_connection()
                 opened.append(connection)
-            return _deliver(emails[index], connection)
+            return _deliver(email, connection)
+
+        def job(index: int) -> Callable[[], SendResult]:
+            return partial(send, _email(*items[index]))
 
         try:
-            pool = thread_pool("mail", MAIL_THREADS)
-            yield from stream_in_threads(pool, len(emails), window, send)
+            yield from stream_in_threads(thread_pool("mail", MAIL_THREADS), items, window, job)
         finally:
             for connection in opened:
                 connection.close()

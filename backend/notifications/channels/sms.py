@@ -1,7 +1,8 @@
 """SMS: a short text with the reply keywords and the one-tap link (backend per `SMS_BACKEND`)."""
 
 import hashlib
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -23,6 +24,7 @@ NO_NUMBER = SendResult("gone", error="no confirmed phone number")
 
 class SmsChannel(Channel):
     name = "sms"
+    takes_more = True  # `send_stream` reads `len(items)` at every step
 
     def reaches(self, person: User) -> bool:
         return _confirmed_number(person) is not None
@@ -38,21 +40,23 @@ class SmsChannel(Channel):
     ) -> Generator[Ready, None, None]:
         """Text every person, overlapping the provider's waits; results as they come.
 
-        Numbers and texts are worked out here, so the threads only do HTTP (no database).
-        Each request carries an idempotency key fixed by the outbox row: a copy sent again
-        after a worker died is the same request to the provider, which sends it once.
+        Numbers and texts are worked out in this thread, so the pool's threads only do HTTP
+        (no database). Each request carries an idempotency key fixed by the outbox row: a
+        copy sent again after a worker died is the same request to the provider, which
+        sends it once. ITEMS may grow between two steps (`takes_more`).
         """
         backend = get_backend()
-        jobs = [
-            (_confirmed_number(person), message_text(message), idempotency_key(message))
-            for person, message in items
-        ]
 
-        def send(index: int) -> SendResult:
-            number, body, key = jobs[index]
-            return NO_NUMBER if number is None else backend.send(to=number, body=body, key=key)
+        def job(index: int) -> Callable[[], SendResult]:
+            person, message = items[index]
+            number = _confirmed_number(person)
+            if number is None:
+                return lambda: NO_NUMBER
+            return partial(
+                backend.send, to=number, body=message_text(message), key=idempotency_key(message)
+            )
 
-        yield from stream_in_threads(thread_pool("sms", SEND_THREADS), len(jobs), window, send)
+        yield from stream_in_threads(thread_pool("sms", SEND_THREADS), items, window, job)
 
 
 def idempotency_key(message: Message) -> str:
