@@ -2,11 +2,13 @@
 server whose every reply comes L ms late (a mail relay across a network).
 
     DEBUG=1 .venv/bin/python tests/bench/bench_email_channel.py --people 500 --latency-ms 20
+    DEBUG=1 .venv/bin/python tests/bench/bench_email_channel.py --latency-ms 20 --slow 100:2000
 
-The server is a minimal SMTP sink (asyncio, in a process of its own). On the one connection
-the channel keeps open for a batch, each message costs four round trips (MAIL, RCPT, DATA,
-the message), and the outbox sends email one at a time (a send window of 1: each message
-recorded before the next starts). Uses a throw-away SQLite database.
+The server is a minimal SMTP sink (asyncio, in a process of its own); `--slow N:MS` makes
+the server's answer to one message in N (its "250 queued") come MS late instead. On each
+connection the channel keeps open for a batch, a message costs four round trips (MAIL, RCPT,
+DATA, the message); the channel has `SAFE_EMAIL_IN_FLIGHT` messages in flight, each thread
+on its own connection. Uses a throw-away SQLite database.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ sys.path.insert(0, str(ROOT))
 class Sink(asyncio.Protocol):
     """Just enough SMTP for smtplib: every reply LATENCY seconds after its command."""
 
-    def __init__(self, latency: float) -> None:
+    messages = 0  # in this process, over every connection
+
+    def __init__(self, latency: float, slow: tuple[int, float] | None = None) -> None:
         self.latency = latency
+        self.slow = slow
         self.buffer = b""
         self.in_data = False
         self.transport: asyncio.Transport | None = None
@@ -47,7 +52,9 @@ class Sink(asyncio.Protocol):
                     return
                 self.buffer = self.buffer[end + 5 :]
                 self.in_data = False
-                self._reply(b"250 queued\r\n")
+                Sink.messages += 1
+                late = self.slow is not None and Sink.messages % self.slow[0] == 0
+                self._reply(b"250 queued\r\n", delay=self.slow[1] if self.slow and late else None)
                 continue
             end = self.buffer.find(b"\r\n")
             if end < 0:
@@ -64,20 +71,24 @@ class Sink(asyncio.Protocol):
             else:  # HELO, MAIL, RCPT, RSET, NOOP
                 self._reply(b"250 ok\r\n")
 
-    def _reply(self, text: bytes, *, close: bool = False) -> None:
+    def _reply(self, text: bytes, *, close: bool = False, delay: float | None = None) -> None:
         def write() -> None:
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.write(text)
                 if close:
                     self.transport.close()
 
-        asyncio.get_running_loop().call_later(self.latency, write)
+        asyncio.get_running_loop().call_later(self.latency if delay is None else delay, write)
 
 
-def serve(port_out: multiprocessing.connection.Connection, latency: float) -> None:
+def serve(
+    port_out: multiprocessing.connection.Connection,
+    latency: float,
+    slow: tuple[int, float] | None = None,
+) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: Sink(latency), "127.0.0.1", 0)
+        server = await loop.create_server(lambda: Sink(latency, slow), "127.0.0.1", 0)
         port_out.send(server.sockets[0].getsockname()[1])
         await server.serve_forever()
 
@@ -88,11 +99,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=500)
     parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--slow", default="", metavar="N:MS", help="one answer in N, MS late")
     options = parser.parse_args()
+    slow = None
+    if options.slow:
+        every, ms = options.slow.split(":")
+        slow = (int(every), float(ms) / 1000)
 
     parent, child = multiprocessing.Pipe()
     sink = multiprocessing.Process(
-        target=serve, args=(child, options.latency_ms / 1000), daemon=True
+        target=serve, args=(child, options.latency_ms / 1000, slow), daemon=True
     )
     sink.start()
     port = parent.recv()
@@ -130,7 +146,9 @@ def main() -> None:
     sink.terminate()
     sent = outcomes.get("sent", 0)
     print(
-        f"{options.people} people by email, SMTP replies {options.latency_ms:g} ms late: "
+        f"{options.people} people by email, SMTP replies {options.latency_ms:g} ms late"
+        + (f", one in {options.slow.replace(':', ' ')} ms late" if slow else "")
+        + ": "
         f"{sent / elapsed:.0f} msg/s, {cpu / max(sent, 1) * 1000:.2f} ms CPU per message; "
         f"outcomes {outcomes}"
     )
