@@ -130,8 +130,11 @@ def _answer_url(site_url: str) -> str:
 def push_payload(message: Message) -> bytes:
     """The JSON the service worker receives: enough to show and answer without a fetch."""
     token, link = message.token, message.link
-    templated = message.purpose in CHECKIN_PURPOSES and link.endswith(token)
-    if templated and _TOKEN_CHARS.fullmatch(token):
+    if (
+        message.purpose in CHECKIN_PURPOSES
+        and link.endswith(token)
+        and _TOKEN_CHARS.fullmatch(token)
+    ):
         prefix = link[: -len(token)]
         pieces = _checkin_template(*checkin_text_key(message), prefix, settings.SITE_URL)
         if pieces is not None:  # every person of a fan-out: only the id and token differ
