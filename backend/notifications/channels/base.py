@@ -6,7 +6,6 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import ClassVar, Literal
 
 from backend.accounts.models import User
@@ -187,8 +186,10 @@ def stream_in_threads(
             try:
                 send = job(started)
             except Exception as exc:  # others may be in flight: a retry of its own, not a crash
-                send = partial(_raise, exc)
-            pool.submit(run, started, send)
+                log.exception("message %d of %d could not be built", started, len(items))
+                done.put((started, SendResult("retry", error=repr(exc)[:500])))
+            else:
+                pool.submit(run, started, send)
             started += 1
         if started == finished:  # nothing in flight
             if window.closed:
@@ -204,7 +205,3 @@ def stream_in_threads(
                 break
         finished += len(ready)
         yield ready
-
-
-def _raise(exc: Exception) -> SendResult:
-    raise exc
