@@ -37,6 +37,7 @@ from typing import Any
 import redis
 from django.db import OperationalError, close_old_connections, connection, transaction
 
+from backend.common.sql import plan_by_keys
 from backend.incidents.models import Incident
 
 from . import answer_stream
@@ -188,6 +189,7 @@ def record_entries(entries: list[Entry]) -> Outcome:
     if not entries:
         return outcome
     with transaction.atomic():
+        plan_by_keys()
         current = _lock_rows(sorted({e.checkin_id for e in entries}))
         seen = _seen_keys([e.key for e in entries])
         changed: dict[int, _Row] = {}

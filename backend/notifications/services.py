@@ -26,7 +26,7 @@ from backend.checkins.models import CheckIn, Response
 from backend.checkins.services import checkins_mark_delivered
 from backend.checkins.tokens import checkin_token, one_tap_url
 from backend.common.errors import Conflict, NotFound, ServiceError, TooManyRequests
-from backend.common.sql import InArray, in_ids
+from backend.common.sql import InArray, in_ids, plan_by_keys
 from backend.incidents.models import Incident
 from backend.social.models import Friendship
 
@@ -840,6 +840,7 @@ def answers_recorded(checkin_ids: list[int]) -> None:
         return
     condition, params = in_ids(checkin_ids)
     with transaction.atomic(), connection.cursor() as cursor:
+        plan_by_keys()
         cursor.execute(STOP_REMINDERS_FOR_BATCH_SQL.format(ids=condition), params)
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         cursor.execute(CREATE_FRIEND_ALERTS_FOR_BATCH_SQL.format(ids=condition), [now, *params])
