@@ -34,3 +34,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def post_fork(server: object, worker: object) -> None:
+    """Each web process, once forked from the preloaded app: garbage collection tuned."""
+    from backend.common.gc_tuning import tune_for_serving
+
+    tune_for_serving()

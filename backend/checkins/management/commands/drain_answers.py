@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from backend.checkins.answer_drainer import RECLAIM_IDLE_MS, Drainer, drain_until_empty
+from backend.common.gc_tuning import tune_for_serving
 
 
 class Command(BaseCommand):
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             count = drain_until_empty(timeout=options["timeout"])
             self.stdout.write(f"{count} answers drained")
             return
+        tune_for_serving()
         stop = threading.Event()
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
