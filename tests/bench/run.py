@@ -237,6 +237,57 @@ class MemorySampler:
         return max(self.peak_rss.values(), default=0.0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of PID so far, and of its children that ended (a PostgreSQL
+    backend closed mid-run is counted in the postmaster's); 0 once PID has gone."""
+    with suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(map(int, fields[11:15])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def postgres_pids() -> list[int]:
+    """The local PostgreSQL server's processes (its backends included)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+    return pids
+
+
+def idle_seconds() -> float:
+    """Seconds all CPUs have spent idle since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")  # idle + iowait
+
+
+class CpuMeter:
+    """CPU each group of processes used while the block ran; a process that started during
+    it counts from zero, one that ended during it in its parent's (`cpu_seconds`)."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self.used: dict[str, float] = {}
+        self.idle = 0.0
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        return {
+            name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in self.groups.items()
+        }
+
+    def __enter__(self) -> CpuMeter:
+        self._start, self._idle = self._read(), idle_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.idle = idle_seconds() - self._idle
+        for name, now in self._read().items():
+            before = self._start[name]
+            self.used[name] = sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+
+
 def redis_cleanup() -> None:
     """Drop our queue and bench keys only: the Redis may be shared."""
     import redis
@@ -786,7 +837,7 @@ def b2(world: World) -> None:
             f"`send_batch` tasks on a real Celery worker (-c {WORKER_CONCURRENCY}), "
             "the Web Push channel"
         )
-        rate, sent, memory = b2_celery(incident, people, origin)
+        rate, sent, memory, cpu = b2_celery(incident, people, origin, receiver.pid)
         after = bench_encrypt(seconds, os.cpu_count() or 1, target)
         bare = (before + after) / 2
         log(f"B2 encryption alone, again: {after:.0f} msg/s")
@@ -794,11 +845,16 @@ def b2(world: World) -> None:
         B5["B2 workers"] = (memory.worst(), memory.redis_peak)
         ratio = rate / bare
         done = sent >= people
+        per_message = ", ".join(
+            f"{name} {seconds * 1e6 / max(sent, 1):.0f} µs" for name, seconds in cpu.used.items()
+        )
+        log(f"B2 CPU per message: {per_message}; all CPUs idle {cpu.idle:.1f} s")
         row(
             "B2", f"Web Push fan-out to {people:,} people: {how}; receiver: "
             f"tests/bench/push_receiver.py counted {stats['accepted']:,}, verified VAPID + "
             f"decrypted {stats['checked']:,} (1 in 50), rejected {stats['rejected']}",
-            f"{rate:.0f} msg/s" + ("" if done else f" (stopped at {sent:,} after the time limit)"),
+            f"{rate:.0f} msg/s" + ("" if done else f" (stopped at {sent:,} after the time limit)")
+            + f" (CPU per message: {per_message})",
             f"{bare:.0f} msg/s (before {before:.0f}, after {after:.0f})", f"{ratio:.2f}",
             "≥ 0.5",
             yes(ratio >= GOALS["b2_ratio"] and done and stats["rejected"] == 0),
@@ -841,7 +897,9 @@ def receiver_stats(origin: str) -> dict[str, Any]:
     return dict(requests.get(f"{origin}/stats", timeout=5).json())
 
 
-def b2_celery(incident: int, people: int, origin: str) -> tuple[float, int, MemorySampler]:
+def b2_celery(
+    incident: int, people: int, origin: str, receiver: int
+) -> tuple[float, int, MemorySampler, CpuMeter]:
     from django.conf import settings
 
     from backend.notifications.services import checkin_ids_in_batches
@@ -849,13 +907,21 @@ def b2_celery(incident: int, people: int, origin: str) -> tuple[float, int, Memo
 
     redis_cleanup()
     with celery_worker("bench-b2") as worker, MemorySampler([worker.pid]) as memory:
-        started = time.perf_counter()
-        for batch in checkin_ids_in_batches(incident_id=incident, size=settings.SAFE_FANOUT_BATCH):
-            send_batch.delay(batch)
-        sent = wait_for_receiver(origin, people, started)
-        elapsed = time.perf_counter() - started
+        groups = {
+            "workers": lambda: descendants(worker.pid),
+            "PostgreSQL": postgres_pids,
+            "receiver": lambda: [receiver],
+        }
+        with CpuMeter(groups) as cpu:
+            started = time.perf_counter()
+            for batch in checkin_ids_in_batches(
+                incident_id=incident, size=settings.SAFE_FANOUT_BATCH
+            ):
+                send_batch.delay(batch)
+            sent = wait_for_receiver(origin, people, started)
+            elapsed = time.perf_counter() - started
     redis_cleanup()
-    return sent / elapsed, sent, memory
+    return sent / elapsed, sent, memory, cpu
 
 
 def wait_for_receiver(origin: str, people: int, started: float) -> int:
