@@ -38,6 +38,7 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 def post_fork(server: object, worker: object) -> None:
     """Each web process, once forked from the preloaded app: garbage collection tuned."""
+    # Imported here: gunicorn reads this file before it puts the app's directory on the path.
     from backend.common.gc_tuning import tune_for_serving
 
     tune_for_serving()
