@@ -31,10 +31,13 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.bench.procfs import cpu_seconds  # noqa: E402 - needs the path above
 
 
 def main() -> None:
@@ -177,13 +180,7 @@ def server_cpu_seconds() -> Callable[[], float]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def read() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    return read
+    return partial(cpu_seconds, pid)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.procfs import cpu_seconds  # noqa: E402 - needs the path above
+
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 FULL = os.environ.get("FULL", "") not in ("", "0")
 SCALE = 10 if QUICK else 1
@@ -235,15 +237,6 @@ class MemorySampler:
 
     def worst(self) -> float:
         return max(self.peak_rss.values(), default=0.0)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of PID so far, and of its children that ended (a PostgreSQL
-    backend closed mid-run is counted in the postmaster's); 0 once PID has gone."""
-    with suppress(OSError, IndexError, ValueError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return sum(map(int, fields[11:15])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
 
 
 def postgres_pids() -> list[int]:
