@@ -262,8 +262,8 @@ except ValueError as exc:
 SAFE_CLAIM_LEASE_SECONDS = env_int("SAFE_CLAIM_LEASE_SECONDS", 300)
 # A fan-out inserts Web Push rows already claimed, saving a write per message. Such a row
 # no worker has started within this long is taken to belong to a dead worker; a live one
-# renews its claim on rows older than a fifth of it before it starts them (see
-# `deliveries_send_batch`). Four fifths must exceed the longest a taken chunk waits to be
+# renews its claim on rows older than a fifth of it before it starts them (`_take` in
+# notifications/services.py). Four fifths must exceed the longest a taken chunk waits to be
 # started, sent and recorded: ~80 s against a push service that answers nothing.
 SAFE_INSERT_CLAIM_SECONDS = env_int("SAFE_INSERT_CLAIM_SECONDS", 150)
 

@@ -266,8 +266,8 @@ def _deliveries_insert(
     at NOW (`sending`) on channels that `claims_at_insert`, else pending.
 
     Claimed by the insert, a row is written twice (inserted, recorded) rather than three
-    times: per message, PostgreSQL's CPU fell from 76-90 to 50-58 µs and pushes per
-    CPU-second of sender and PostgreSQL rose 15 % (`bench_push_channel.py --postgres`).
+    times: PostgreSQL's CPU per push fell from 45-50 to 35-36 µs, and pushes per CPU-second
+    of the sender and its PostgreSQL rose 8 % (`bench_push_channel.py --postgres`).
     Returns (id, check-in id, channel) of the rows inserted: not those that were there.
     """
     claimed = [row for row in rows if CHANNELS[row[2]].claims_at_insert]
@@ -402,10 +402,11 @@ def _send_rows(name: str, deliveries: list[Outgoing], outcomes: dict[str, int]) 
     them through channel NAME and record each result as soon as it is known.
 
     A worker killed mid-send leaves its claimed rows 'sending'; they go back to pending after
-    the lease (SAFE_INSERT_CLAIM_SECONDS for a fan-out insert's claims) and are sent again. Only the messages in the channel's send window (started,
-    not yet recorded: see `SendWindow`) can have reached the person already, so a kill sends
-    at most `CHANNELS[name].window()` messages twice, however many rows are claimed. Results
-    are committed as the window's results come in (one transaction each): email up to
+    the lease (SAFE_INSERT_CLAIM_SECONDS for a fan-out insert's claims) and are sent again.
+    Only the messages in the channel's send window (started, not yet recorded: see
+    `SendWindow`) can have reached the person already, so a kill sends at most
+    `CHANNELS[name].window()` messages twice, however many rows are claimed. Results are
+    committed as the window's results come in (one transaction each): email up to
     `SAFE_EMAIL_IN_FLIGHT` (16) at once, Web Push up to `SAFE_PUSH_IN_FLIGHT` (256).
 
     A channel whose stream takes more items as it goes (`Channel.takes_more`: Web Push) gets
