@@ -41,7 +41,7 @@ def worker_env(
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "CELERY_RESTORE_INTERVAL": str(RESTORE_INTERVAL),
         "SAFE_CLAIM_LEASE_SECONDS": str(claim_lease),
-        # Claims Web Push rows got at insert are taken over as soon as other claims.
+        # Web Push rows claimed by their insert are taken over after as long as the lease.
         "SAFE_INSERT_CLAIM_SECONDS": str(claim_lease),
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
