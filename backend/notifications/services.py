@@ -270,8 +270,10 @@ def _deliveries_insert(
     of the sender and its PostgreSQL rose 8 % (`bench_push_channel.py --postgres`).
     Returns (id, check-in id, channel) of the rows inserted: not those that were there.
     """
-    claimed = [row for row in rows if CHANNELS[row[2]].claims_at_insert]
-    pending = [row for row in rows if not CHANNELS[row[2]].claims_at_insert]
+    claimed: list[tuple[int, int, str]] = []
+    pending: list[tuple[int, int, str]] = []
+    for row in rows:
+        (claimed if CHANNELS[row[2]].claims_at_insert else pending).append(row)
     return [
         *_insert_rows(claimed, purpose, seq, status=Delivery.Status.SENDING, now=now),
         *_insert_rows(pending, purpose, seq, status=Delivery.Status.PENDING, now=now),

@@ -400,6 +400,16 @@ def set_active(incident_id: int) -> None:
     Incident.objects.filter(id=incident_id).update(status=Incident.Status.ACTIVE)
 
 
+def add_pending_checkins(incident: int, people: str, params: list[Any] | None = None) -> None:
+    """Give INCIDENT an unanswered check-in for each person id the query PEOPLE selects."""
+    sql(
+        f"""INSERT INTO checkins_checkin
+            (incident_id, person_id, status, note, answered_via, created_at)
+            SELECT %s, p.id, 'pending', '', '', now() FROM ({people}) AS p(id)""",  # noqa: S608
+        [incident, *(params or [])],
+    )
+
+
 def sql(statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     from django.db import connection
 
@@ -666,12 +676,10 @@ def b3(world: World) -> None:
     if len(ids) < len(world.expected) // 2:  # answered by earlier `BENCH_ONLY=b3` runs
         incident = new_incident(world, "B3 answers")
         set_active(incident)
-        sql(
-            """INSERT INTO checkins_checkin
-               (incident_id, person_id, status, note, answered_via, created_at)
-               SELECT %s, id, 'pending', '', '', now() FROM accounts_user
-               WHERE email LIKE %s ORDER BY id LIMIT %s""",
-            [incident, f"bench{PEOPLE}-%", len(world.expected)],
+        add_pending_checkins(
+            incident,
+            "SELECT id FROM accounts_user WHERE email LIKE %s ORDER BY id LIMIT %s",
+            [f"bench{PEOPLE}-%", len(world.expected)],
         )
         ids = unanswered(incident)
     per_step = min(len(ids) // (2 * len(RAMP)), 50_000)
@@ -829,13 +837,7 @@ def b2(world: World) -> None:
         # every write of this one dearer (B2 alone, rerun on the same tables: 0.30-0.34).
         for table in ("checkins_checkin", "notifications_delivery"):
             sql(f"VACUUM ANALYZE {table}")
-        sql(
-            """INSERT INTO checkins_checkin
-               (incident_id, person_id, status, note, answered_via, created_at)
-               SELECT %s, person_id, 'pending', '', '', now()
-               FROM notifications_pushsubscription""",
-            [incident],
-        )
+        add_pending_checkins(incident, "SELECT person_id FROM notifications_pushsubscription")
         sql("ANALYZE checkins_checkin")  # as an activation does after a mass insert
         seconds = 3 if QUICK else 10
         target = validate_subscription(f"{origin}/push/0", p256dh, auth, allow_http_loopback=True)
