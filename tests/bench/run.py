@@ -50,6 +50,7 @@ VAR = ROOT / "var" / "bench"
 RAMP = (4, 8, 16, 32)
 STEP_SECONDS = 3 if QUICK else 12
 B2_LIMIT_SECONDS = 45 if QUICK else 1200
+ALONE_MESSAGES = 20_000  # B2's bound without the outbox: a few seconds
 # Worker processes, as deploy/ runs them by default (CELERY_CONCURRENCY): more than the
 # cores, since a delivery process waits on push services and the database a good part of
 # the time (B2: 1,419 msg/s at -c 2, 1,556 at -c 4, same machine).
@@ -816,7 +817,8 @@ def wrk(port: int, connections: int, threads: int, tokens: Path, offset: int) ->
 
 
 def b2(world: World) -> None:
-    from backend.notifications.webpush.transport import validate_subscription
+    from backend.notifications.webpush.transport import PushTarget, validate_subscription
+    from tests.bench.bench_push_stream import streams_alone
     from tests.bench.bench_webpush_crypto import bench_encrypt, payload_like_ask
     from tests.bench.push_receiver import shared_subscription_keys
 
@@ -859,6 +861,12 @@ def b2(world: World) -> None:
         bare = (before + after) / 2
         log(f"B2 encryption alone, again: {after:.0f} msg/s")
         stats = receiver_stats(origin)
+        # The bound: encryption and HTTP to the same receiver, no outbox at all.
+        alone = streams_alone(
+            [PushTarget(f"{origin}/push/{n}", p256dh, auth) for n in range(ALONE_MESSAGES)],
+            payload,
+        )
+        log(f"B2 streams alone, no outbox: {alone:.0f} msg/s ({alone / bare:.2f} of the baseline)")
         B5["B2 workers"] = (memory.worst(), memory.redis_peak)
         ratio = rate / bare
         done = sent >= people
@@ -871,7 +879,9 @@ def b2(world: World) -> None:
             f"tests/bench/push_receiver.py counted {stats['accepted']:,}, verified VAPID + "
             f"decrypted {stats['checked']:,} (1 in 50), rejected {stats['rejected']}",
             f"{rate:.0f} msg/s" + ("" if done else f" (stopped at {sent:,} after the time limit)")
-            + f" (CPU per message: {per_message})",
+            + f" (CPU per message: {per_message}); with no outbox at all (one PushStream per "
+            f"core, the same receiver, {ALONE_MESSAGES:,} messages): {alone:.0f} msg/s, "
+            f"{alone / bare:.2f} of the baseline",
             f"{bare:.0f} msg/s ({len(payload)}-byte payloads as the fan-out's; before "
             f"{before:.0f}, after {after:.0f})", f"{ratio:.2f}",
             "≥ 0.5",
