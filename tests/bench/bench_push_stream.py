@@ -7,14 +7,16 @@ Sends N messages to tests/bench/push_receiver.py (in its own process) through
 (a) `PushSender.send` from a ThreadPoolExecutor of 16 threads, at most 8 sends in flight per
     origin and 16 in all, results handed back through a queue: the fan-out until 2026-12-04
     (channels/webpush.py with SAFE_PUSH_IN_FLIGHT=16, SAFE_PUSH_ORIGIN_CONCURRENCY=8);
-(b) one `PushStream` with per_origin=8, started while fewer than 16 are pending (the
-    channel now does this, with the outbox around it);
+(b) one `PushStream` with per_origin=8, a batch started (`start_many`) whenever half of a
+    window of 16 is free (the channel does this with its window of 256 and 64 per origin,
+    with the outbox around it);
 alternating (a) and (b) ROUNDS times after a warm-up of each. CPU is time.process_time of
 this process (encryption, signing, HTTP, thread hand-offs), which other load on a shared
 machine changes less than wall time.
 
-`--ceiling` instead runs (b) in one process per core beside the receiver, against the
-encryption alone on all cores (B2's baseline): what B2 could reach with no outbox at all.
+`--ceiling` instead runs (b) with the channel's window and per-origin limit in one process
+per core beside the receiver, against the encryption alone on all cores (B2's baseline):
+what B2 could reach with no outbox at all (B2 reports it as its bound).
 `--durable` runs (b) in as many processes as B2's worker (4), each recording every send
 window with one statement on PostgreSQL (DATABASE_URL), as the fewest writes that keep the
 outbox's promise would: which people were sent to, committed before the next window starts.
@@ -40,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from backend.notifications.webpush import (
+    Push,
     PushResult,
     PushSender,
     PushTarget,
@@ -52,6 +55,10 @@ PAYLOAD = os.urandom(1024)
 THREADS = 16
 IN_FLIGHT = 16
 PER_ORIGIN = 8
+# The channel's defaults (SAFE_PUSH_IN_FLIGHT, SAFE_PUSH_ORIGIN_CONCURRENCY): `--ceiling`
+# and B2's bound send as the fan-out does.
+CHANNEL_WINDOW = 256
+CHANNEL_PER_ORIGIN = 64
 
 
 def send_in_threads(sender: PushSender, targets: list[PushTarget]) -> int:
@@ -74,15 +81,24 @@ def send_in_threads(sender: PushSender, targets: list[PushTarget]) -> int:
     return sent
 
 
-def send_in_stream(sender: PushSender, targets: list[PushTarget], payload: bytes = PAYLOAD) -> int:
-    """One thread: start while fewer than IN_FLIGHT are pending, then collect."""
-    sent = 0
-    with sender.stream(per_origin=PER_ORIGIN) as stream:
-        for n, target in enumerate(targets):
-            if stream.pending() >= IN_FLIGHT:
-                sent += sum(r.outcome == "sent" for _, r in stream.results())
-            stream.start(n, target, payload, ttl=60)
-        while stream.pending():
+def send_in_stream(
+    sender: PushSender,
+    targets: list[PushTarget],
+    payload: bytes = PAYLOAD,
+    *,
+    window: int = IN_FLIGHT,
+    per_origin: int = PER_ORIGIN,
+) -> int:
+    """One thread, as the channel: start a batch whenever half the WINDOW is free, collect."""
+    sent = started = 0
+    with sender.stream(per_origin=per_origin) as stream:
+        while started < len(targets) or stream.pending():
+            free = window - stream.pending()
+            if started < len(targets) and free >= window // 2:
+                batch = targets[started : started + free]
+                pushes = [Push(started + n, target, payload) for n, target in enumerate(batch)]
+                stream.start_many(pushes, ttl=60)
+                started += len(batch)
             sent += sum(r.outcome == "sent" for _, r in stream.results())
     return sent
 
@@ -145,8 +161,10 @@ def main() -> None:
 def _stream_share(args: tuple[list[PushTarget], str, bytes]) -> int:
     targets, private_key, payload = args
     signer = VapidSigner(private_key, "mailto:bench@example.org")
-    with PushSender(signer=signer, pool_size=PER_ORIGIN) as sender:
-        return send_in_stream(sender, targets, payload)
+    with PushSender(signer=signer, pool_size=CHANNEL_PER_ORIGIN) as sender:
+        return send_in_stream(
+            sender, targets, payload, window=CHANNEL_WINDOW, per_origin=CHANNEL_PER_ORIGIN
+        )
 
 
 def streams_alone(targets: list[PushTarget], payload: bytes) -> float:
@@ -182,8 +200,7 @@ def _durable_share(args: tuple[list[PushTarget], list[int], str, int]) -> int:
     ):
         for start in range(0, len(targets), window_size):
             window = range(start, min(start + window_size, len(targets)))
-            for n in window:
-                stream.start(ids[n], targets[n], PAYLOAD, ttl=60)
+            stream.start_many([Push(ids[n], targets[n], PAYLOAD) for n in window], ttl=60)
             done = []
             while stream.pending():
                 done += [key for key, r in stream.results() if r.outcome == "sent"]

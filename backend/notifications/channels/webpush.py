@@ -29,9 +29,9 @@ from backend.notifications.models import PushSubscription
 from backend.notifications.selectors import push_devices
 from backend.notifications.texts import answer_actions, checkin_text_key, short_body, title
 from backend.notifications.webpush import (
+    Push,
     PushResult,
     PushSender,
-    PushStream,
     PushTarget,
     VapidSigner,
     generate_vapid_keypair,
@@ -248,8 +248,9 @@ class WebPushChannel(Channel):
         may recover (429/5xx/network) makes it a retry, and all devices gone makes it gone.
         One PushStream keeps the window's requests in flight from this thread: a pool of
         threads blocking on a POST each cost half as much CPU again in GIL hand-offs and
-        wake-ups (see PushStream). ITEMS may grow between two steps (`takes_more`): every
-        loop reads how many there are.
+        wake-ups (see PushStream). The slots freed since the last step are started together
+        (`PushStream.start_many`: encrypted back to back). ITEMS may grow between two steps
+        (`takes_more`): every loop reads how many there are.
         """
         sender = push_sender()
         if sender is None:
@@ -262,15 +263,24 @@ class WebPushChannel(Channel):
             started = finished = 0
             while finished < len(items):
                 ready: Ready = []
+                pushes: list[Push] = []
+                begun = started
                 while started < len(items) and window.acquire(started):
-                    person, message = items[started]
                     answers[started] = []
-                    count = _start(stream, started, person, message, answers[started])
-                    if count:
-                        unanswered[started] = count
-                    else:  # no device, or none could be started
-                        ready.append((started, _combine(answers.pop(started))))
+                    pushes += _pushes(started, *items[started])
                     started += 1
+                for push in pushes:
+                    index = cast(tuple[int, int], push.key)[0]
+                    unanswered[index] = unanswered.get(index, 0) + 1
+                for key, exc in stream.start_many(pushes, ttl=MAX_TTL):
+                    index, subscription = cast(tuple[int, int], key)
+                    log.warning("push subscription %d cannot be sent to: %s", subscription, exc)
+                    answers[index].append(PushResult("failed", None, None, str(exc)[:500]))
+                    unanswered[index] -= 1
+                for index in range(begun, started):
+                    if not unanswered.get(index):  # no device, or none could be started
+                        unanswered.pop(index, None)
+                        ready.append((index, _combine(answers.pop(index))))
                 if not ready and not stream.pending():
                     if window.closed:
                         yield [(index, NOT_STARTED) for index in range(started, len(items))]
@@ -292,33 +302,20 @@ class WebPushChannel(Channel):
             PushSubscription.objects.filter(id__in=gone).delete()
 
 
-def _start(
-    stream: PushStream, index: int, person: User, message: Message, answers: list[PushResult]
-) -> int:
-    """Start MESSAGE to each of PERSON's devices under keys (INDEX, subscription id).
-
-    Returns how many are in flight; a device whose push cannot even start (a stored key
-    that does not decode, say) gets its failure in ANSWERS instead.
-    """
+def _pushes(index: int, person: User, message: Message) -> list[Push]:
+    """MESSAGE for each of PERSON's devices, under keys (INDEX, subscription id)."""
     devices = push_devices(person)
     if not devices:
-        return 0
+        return []
     payload = push_payload(message)
     urgency = "high" if message.purpose in CHECKIN_PURPOSES else "normal"
     topic = push_topic(message)
-    started = 0
-    for sub in devices:
-        target = PushTarget(endpoint=sub.endpoint, p256dh=sub.p256dh, auth=sub.auth)
-        try:
-            stream.start(
-                (index, sub.id), target, payload, ttl=MAX_TTL, urgency=urgency, topic=topic
-            )
-        except ValueError as exc:
-            log.warning("push subscription %d cannot be sent to: %s", sub.id, exc)
-            answers.append(PushResult("failed", None, None, str(exc)[:500]))
-        else:
-            started += 1
-    return started
+    return [
+        Push(
+            (index, sub.id), PushTarget(sub.endpoint, sub.p256dh, sub.auth), payload, urgency, topic
+        )
+        for sub in devices
+    ]
 
 
 def _combine(results: list[PushResult]) -> SendResult:

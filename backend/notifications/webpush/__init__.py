@@ -1,6 +1,7 @@
 """Web Push transport: VAPID signing, aes128gcm encryption and delivery to push services."""
 
 from backend.notifications.webpush.transport import (
+    Push,
     PushResult,
     PushSender,
     PushStream,
@@ -12,6 +13,7 @@ from backend.notifications.webpush.transport import (
 from backend.notifications.webpush.vapid import VapidSigner, generate_vapid_keypair
 
 __all__ = [
+    "Push",
     "PushResult",
     "PushSender",
     "PushStream",

@@ -13,6 +13,7 @@ import pytest
 
 from backend.notifications.webpush.transport import (
     MAX_PAYLOAD,
+    Push,
     PushResult,
     PushSender,
     PushStream,
@@ -444,3 +445,33 @@ def test_bad_arguments_are_refused_at_start(serve, sender, kwargs, message):
         assert stream.pending() == 0
 
     assert server.requests == []
+
+
+def test_start_many_sends_the_good_and_returns_the_refused(push_service, sender):
+    subscription = push_service.subscribe()
+    good = target_for(subscription)
+    bad_key = PushTarget(good.endpoint, "not-a-key", good.auth)
+    no_line = PushTarget(good.endpoint + " HTTP/1.1\x00", good.p256dh, good.auth)
+    pushes = [
+        Push("first", good, b"one"),
+        Push("bad key", bad_key, b"two"),
+        Push("bad topic", good, b"three", topic="has spaces"),
+        Push("too long", good, b"x" * (MAX_PAYLOAD + 1)),
+        Push("no line", no_line, b"four"),
+        Push("last", good, b"five", urgency="low", topic="t1"),
+    ]
+
+    with sender.stream() as stream:
+        refused = stream.start_many(pushes, ttl=60)
+        results = collect(stream)
+
+    assert [(key, type(exc)) for key, exc in refused] == [
+        ("bad key", ValueError),
+        ("bad topic", ValueError),
+        ("too long", ValueError),
+    ]
+    assert results["first"] == results["last"] == PushResult("sent", 201, None, "")
+    assert results["no line"].outcome == "retry"
+    assert set(results) == {"first", "no line", "last"}
+    received = [m.payload for m in push_service.wait_for(2)]
+    assert sorted(received) == [b"five", b"one"]
