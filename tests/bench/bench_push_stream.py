@@ -38,6 +38,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -172,13 +173,19 @@ def streams_alone(targets: list[PushTarget], payload: bytes) -> float:
     VAPID and HTTP, no outbox (what B2 would reach if the outbox cost nothing)."""
     cores = os.cpu_count() or 1
     private_key, _ = generate_vapid_keypair()
-    shares = [(targets[n::cores], private_key, payload) for n in range(cores)]
-    with multiprocessing.Pool(cores) as pool:
+    return _rate(_stream_share, [(targets[n::cores], private_key, payload) for n in range(cores)])
+
+
+def _rate(work: Callable[..., int], shares: list[tuple[Any, ...]]) -> float:
+    """Messages per second of WORK on every share at once, a process each; every message
+    of the shares (their first item) must be sent."""
+    with multiprocessing.Pool(len(shares)) as pool:
         started = time.perf_counter()
-        sent = sum(pool.map(_stream_share, shares))
+        sent = sum(pool.map(work, shares))
         elapsed = time.perf_counter() - started
-    if sent != len(targets):
-        raise SystemExit(f"only {sent} of {len(targets)} messages were sent")
+    expected = sum(len(share[0]) for share in shares)
+    if sent != expected:
+        raise SystemExit(f"only {sent} of {expected} messages were sent")
     return sent / elapsed
 
 
@@ -229,12 +236,7 @@ def ceiling(
             (targets[n::DURABLE_WORKERS], ids[n::DURABLE_WORKERS], private_key, window)
             for n in range(DURABLE_WORKERS)
         ]
-        with multiprocessing.Pool(DURABLE_WORKERS) as pool:
-            started = time.perf_counter()
-            sent = sum(pool.map(_durable_share, shares))
-            rate = sent / (time.perf_counter() - started)
-        if sent != len(targets):
-            raise SystemExit(f"only {sent} of {len(targets)} messages were sent")
+        rate = _rate(_durable_share, shares)
         how = f"{DURABLE_WORKERS} processes, one committed UPDATE per window of {window}"
     else:
         rate = streams_alone(targets, PAYLOAD)

@@ -267,19 +267,18 @@ class WebPushChannel(Channel):
                 begun = started
                 while started < len(items) and window.acquire(started):
                     answers[started] = []
-                    pushes += _pushes(started, *items[started])
+                    devices = _pushes(started, *items[started])
+                    unanswered[started] = len(devices)
+                    pushes += devices
                     started += 1
-                for push in pushes:
-                    index = cast(tuple[int, int], push.key)[0]
-                    unanswered[index] = unanswered.get(index, 0) + 1
                 for key, exc in stream.start_many(pushes, ttl=MAX_TTL):
                     index, subscription = cast(tuple[int, int], key)
                     log.warning("push subscription %d cannot be sent to: %s", subscription, exc)
                     answers[index].append(PushResult("failed", None, None, str(exc)[:500]))
                     unanswered[index] -= 1
                 for index in range(begun, started):
-                    if not unanswered.get(index):  # no device, or none could be started
-                        unanswered.pop(index, None)
+                    if not unanswered[index]:  # no device, or none could be started
+                        del unanswered[index]
                         ready.append((index, _combine(answers.pop(index))))
                 if not ready and not stream.pending():
                     if window.closed:
