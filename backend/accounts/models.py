@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
+from backend.common.direct_load import DirectLoad
+
 
 class UserManager(BaseUserManager["User"]):
     @classmethod
@@ -30,7 +32,7 @@ def default_channel_order() -> list[str]:
     return ["webpush", "sms", "email"]
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(DirectLoad, AbstractBaseUser, PermissionsMixin):
     class Language(models.TextChoices):
         EN = "en", "English"
         FR = "fr", "Français"

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from backend.common.direct_load import DirectLoad
 from backend.incidents.models import Incident
 
 
@@ -14,7 +15,7 @@ class Answer(models.TextChoices):
     NOT_IN_AREA = "not_in_area", _("I'm not in the area")
 
 
-class CheckIn(models.Model):
+class CheckIn(DirectLoad, models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("No answer yet")
         SAFE = Answer.SAFE.value, Answer.SAFE.label

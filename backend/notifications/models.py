@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backend.checkins.models import CheckIn
+from backend.common.direct_load import DirectLoad
 from backend.incidents.models import Incident
 
 
@@ -87,7 +88,7 @@ class PushSubscription(models.Model):
         return f"push for {self.person_id}"
 
 
-class Phone(models.Model):
+class Phone(DirectLoad, models.Model):
     """A person's mobile number (E.164), usable only once confirmed with a one-time code."""
 
     person = models.OneToOneField(
