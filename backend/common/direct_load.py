@@ -29,6 +29,8 @@ class DirectLoad(models.Model):
     def from_db(
         cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
     ) -> Self:
+        if kwargs:  # options of a later Django (6.0's fetch_mode): its own path
+            return super().from_db(db, field_names, values, **kwargs)
         new = cls.__new__(cls)
         new.__dict__.update(zip(_attnames(cls, tuple(field_names)), values, strict=True))
         state = new._state = ModelState()
