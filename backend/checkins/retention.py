@@ -15,7 +15,7 @@ from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from backend.incidents.models import Incident
-from backend.notifications.models import Delivery
+from backend.notifications.models import Delivery, FanOutClaim
 
 from .models import CheckIn, Response
 
@@ -35,8 +35,8 @@ def _delete_in_batches(queryset: QuerySet[Model], *, batch: int) -> int:
 def retention_purge(*, now: datetime | None = None, batch: int = 1000) -> dict[str, int]:
     """Delete the personal records of incidents resolved before the retention period.
 
-    Idempotent; each batch is atomic. Returns how many deliveries, answers and check-ins
-    were deleted.
+    Idempotent; each batch is atomic. Returns how many deliveries, fan-out claims, answers
+    and check-ins were deleted.
     """
     cutoff = (now or timezone.now()) - timedelta(days=settings.SAFE_RETENTION_DAYS)
     expired = Incident.objects.filter(
@@ -46,6 +46,10 @@ def retention_purge(*, now: datetime | None = None, batch: int = 1000) -> dict[s
     return {
         "deliveries": _delete_in_batches(
             Delivery.objects.filter(incident_id__in=expired), batch=batch
+        ),
+        # They hold only ids, but ids of check-ins that are going.
+        "claims": _delete_in_batches(
+            FanOutClaim.objects.filter(incident_id__in=expired), batch=batch
         ),
         "answers": _delete_in_batches(
             Response.objects.filter(checkin__incident_id__in=expired), batch=batch

@@ -260,11 +260,12 @@ except ValueError as exc:
 # A delivery claimed (pending → sending) longer ago than this is taken to belong to a worker
 # that died mid-send and is tried again by `retry_due`; it must exceed one batch's send time.
 SAFE_CLAIM_LEASE_SECONDS = env_int("SAFE_CLAIM_LEASE_SECONDS", 300)
-# A fan-out inserts Web Push rows already claimed, saving a write per message. Such a row
-# no worker has started within this long is taken to belong to a dead worker; a live one
-# renews its claim on rows older than a fifth of it before it starts them (`_take` in
-# notifications/services.py). Four fifths must exceed the longest a taken chunk waits to be
-# started, sent and recorded: ~80 s against a push service that answers nothing.
+# A fan-out holds its Web Push first asks with one claim per batch (`FanOutClaim`), saving
+# two writes per message. A claim no worker has renewed within this long is taken to belong
+# to a dead worker; a live one renews a claim older than a fifth of it before it starts its
+# messages (`_take` in notifications/services.py). Four fifths must exceed the longest a
+# taken chunk waits to be started, sent and recorded: ~80 s against a push service that
+# answers nothing.
 SAFE_INSERT_CLAIM_SECONDS = env_int("SAFE_INSERT_CLAIM_SECONDS", 150)
 
 # --- Internationalisation -------------------------------------------------------------

@@ -18,6 +18,7 @@ from backend.geo.cells import RESOLUTION, cell_range
 from backend.incidents.models import AffectedRegion, AuditEntry, CellRange, Incident
 from backend.incidents.selectors import AUDIENCE_CTE
 from backend.notifications.models import Delivery
+from backend.notifications.selectors import claimed_counts
 
 from .models import ActivationRequest, OfficialUpdate, PublicLogEntry, Triage
 
@@ -149,7 +150,8 @@ def covered_cells(*, incident_id: int, limit: int = MAX_PREVIEW_CELLS) -> dict[s
 
 
 def deliveries_by_channel(*, incident_id: int) -> dict[str, dict[str, int]]:
-    """Deliveries of the incident counted per channel and status (every purpose)."""
+    """Deliveries of the incident counted per channel and status (every purpose); messages
+    of fan-out claims count as sent once recorded, as sending until then."""
     counts: dict[str, dict[str, int]] = {}
     rows = (
         Delivery.objects.filter(incident_id=incident_id)
@@ -159,6 +161,11 @@ def deliveries_by_channel(*, incident_id: int) -> dict[str, dict[str, int]]:
     )
     for row in rows:
         counts.setdefault(row["channel"], {})[row["status"]] = row["n"]
+    for channel, sent, unrecorded in claimed_counts(incident_id=incident_id):
+        per_status = counts.setdefault(channel, {})
+        per_status["sent"] = per_status.get("sent", 0) + sent
+        if unrecorded:
+            per_status["sending"] = per_status.get("sending", 0) + unrecorded
     return counts
 
 

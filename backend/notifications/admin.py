@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from .models import Delivery, FriendAlert, Nudge, Phone, PushSubscription, Reminder
+from .models import (
+    Delivery,
+    FanOutClaim,
+    FriendAlert,
+    Nudge,
+    Phone,
+    PushSubscription,
+    Reminder,
+)
 
 
 @admin.register(Delivery)
@@ -9,6 +17,15 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel", "purpose"]
     raw_id_fields = ["checkin", "incident"]
     readonly_fields = ["last_error", "claimed_at", "sent_at", "created_at"]
+
+
+@admin.register(FanOutClaim)
+class FanOutClaimAdmin(admin.ModelAdmin):
+    list_display = ["id", "incident", "channel", "size", "sent", "not_sent", "status", "claimed_at"]
+    list_filter = ["status", "channel"]
+    raw_id_fields = ["incident"]
+    # Written by workers only: an edit would resend or lose messages.
+    readonly_fields = [f.name for f in FanOutClaim._meta.fields]
 
 
 @admin.register(PushSubscription)

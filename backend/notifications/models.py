@@ -73,6 +73,49 @@ class Delivery(models.Model):
         return f"{self.channel}/{self.purpose}#{self.seq} for {self.checkin_id}: {self.status}"
 
 
+class FanOutClaim(models.Model):
+    """A fan-out task's hold on the first asks of one batch on one channel: one row for up
+    to a thousand messages, where the outbox would write a row per message twice.
+
+    Made for channels that `claims_at_insert` (Web Push). A message sent is recorded on its
+    check-in (`delivered_at`, the first reach) and in `sent`; only one not sent becomes a
+    `Delivery` row (retry, failure, fallback: as any other). Unique per (incident, channel,
+    first check-in of the task), so a redelivered task finds the claim and sends nothing.
+    A claim its worker neither closed nor renewed in time is taken over by `retry_due`:
+    its check-ins not yet reached become pending rows (`deliveries_retry_due`).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"  # every message recorded by the worker that held it
+        TAKEN_OVER = "taken_over", "Taken over"  # its unreached check-ins became rows
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=12)
+    first_checkin_id = models.BigIntegerField()
+    checkin_ids = models.JSONField()
+    size = models.PositiveIntegerField()
+    sent = models.PositiveIntegerField(default=0)
+    # Messages recorded as `Delivery` rows instead (retries and failures).
+    not_sent = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "channel", "first_checkin_id"], name="one_claim_per_batch"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["claimed_at"], name="fanoutclaim_open", condition=Q(status="open"))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} asks from {self.first_checkin_id} ({self.size}): {self.status}"
+
+
 class PushSubscription(models.Model):
     """One browser/device's Web Push subscription (the PushSubscription JSON)."""
 

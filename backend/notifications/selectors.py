@@ -3,12 +3,13 @@
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from django.db.models import Count, F
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
 
 from backend.accounts.models import User
 from backend.common.sql import InArray
 
-from .models import Delivery, PushSubscription
+from .models import Delivery, FanOutClaim, PushSubscription
 
 # Where `attach_push_devices` puts a person's subscriptions: a plain list. Django's
 # prefetch built a related manager and a queryset per person to hold them and matched them
@@ -35,7 +36,8 @@ def delivery_counts(*, incident_id: int) -> dict[str, dict[str, int]]:
     """Per channel, how many deliveries are pending, sent, failed or expired.
 
     A grouped COUNT over the (incident, channel, status) index: an index-only scan, cheap
-    enough for an operator's refresh. Rows being sent count as pending.
+    enough for an operator's refresh. Rows being sent count as pending, and so do messages
+    of fan-out claims not yet recorded.
     """
     counts: dict[str, dict[str, int]] = {}
     rows = (
@@ -48,7 +50,25 @@ def delivery_counts(*, incident_id: int) -> dict[str, dict[str, int]]:
         per_status = counts.setdefault(channel, dict.fromkeys(COUNTED, 0))
         key = "pending" if status == Delivery.Status.SENDING else status
         per_status[key] += n
+    for channel, sent, unrecorded in claimed_counts(incident_id=incident_id):
+        per_status = counts.setdefault(channel, dict.fromkeys(COUNTED, 0))
+        per_status["sent"] += sent
+        per_status["pending"] += unrecorded
     return counts
+
+
+def claimed_counts(*, incident_id: int) -> list[tuple[str, int, int]]:
+    """Per channel, the messages of fan-out claims (`FanOutClaim`) sent, and those of open
+    claims not yet recorded. The others are counted as their `Delivery` rows."""
+    open_ = Q(status=FanOutClaim.Status.OPEN)
+    unrecorded = F("size") - F("sent") - F("not_sent")
+    return list(
+        FanOutClaim.objects.filter(incident_id=incident_id)
+        .values("channel")
+        .annotate(sent_in_all=Sum("sent"), unrecorded=Coalesce(Sum(unrecorded, filter=open_), 0))
+        .order_by()
+        .values_list("channel", "sent_in_all", "unrecorded")
+    )
 
 
 def attach_push_devices(people: Iterable[User]) -> None:

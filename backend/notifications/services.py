@@ -9,7 +9,7 @@ import contextlib
 import logging
 import math
 import random
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -32,7 +32,15 @@ from backend.social.models import Friendship
 
 from .channels import CHANNELS, FriendNews, Message, SendResult
 from .channels.base import NOT_STARTED, Ready, SendWindow
-from .models import Delivery, FriendAlert, Nudge, Purpose, PushSubscription, Reminder
+from .models import (
+    Delivery,
+    FanOutClaim,
+    FriendAlert,
+    Nudge,
+    Purpose,
+    PushSubscription,
+    Reminder,
+)
 from .selectors import attach_push_devices
 from .webpush import retry_delay, validate_subscription
 
@@ -143,22 +151,30 @@ def message_for(checkin: CheckIn, *, purpose: str, sender_name: str = "", seq: i
     )
 
 
+@dataclass(eq=False, slots=True)
+class Claim:
+    """A `FanOutClaim` this worker holds, and when it last claimed it (compare-and-set)."""
+
+    id: int
+    stamp: datetime
+
+
 @dataclass(slots=True)
 class Outgoing:
-    """An outbox row on its way out: what claiming, sending and recording it read.
+    """An outbox row, or a message of a fan-out's claim, on its way out: what claiming,
+    sending and recording it read.
 
     Not the model: a fan-out handles a thousand per batch, and building `Delivery` instances
     cost ~15 µs each, reading them back ~33, against ~3 for these (PostgreSQL, 1,000 rows).
     """
 
-    id: int
+    id: int | None  # None for a message held by a fan-out's CLAIM: no row yet
     checkin: CheckIn  # with its person (addresses attached) and incident
     channel: str
     purpose: str
     seq: int
     attempts: int = 0  # before this send's claim
-    # The claim a fan-out's insert made (the row's claimed_at), or None: a row to claim.
-    stamp: datetime | None = None
+    claim: Claim | None = None
 
     @property
     def checkin_id(self) -> int:
@@ -195,26 +211,36 @@ def deliveries_send_batch(
         id__in={checkin.incident_id for checkin in loaded}, status=Incident.Status.ACTIVE
     ).in_bulk()
     checkins = {checkin.id: checkin for checkin in loaded if checkin.incident_id in incidents}
+    # First asks on a channel that `claims_at_insert` are held by one claim per channel;
+    # every other message gets an outbox row.
+    by_claim = purpose == Purpose.ASK and seq == 0
+    held: dict[tuple[int, str], list[int]] = defaultdict(list)
     rows = []
     for checkin in checkins.values():
         checkin.incident = incidents[checkin.incident_id]
         channel = _first_channel(checkin.person)
-        if channel is not None:
+        if channel is None:
+            continue
+        if by_claim and CHANNELS[channel].claims_at_insert:
+            held[checkin.incident_id, channel].append(checkin.id)
+        else:
             rows.append((checkin.id, checkin.incident_id, channel))
     now = timezone.now()
-    inserted = _deliveries_insert(rows, purpose=purpose, seq=seq, now=now)
-    # The rows this run inserted are due, and ours if their channel `claims_at_insert`:
-    # built here, not read back. Rows that were there already (a redelivered task) are read,
-    # and sent only if still pending.
-    deliveries = [
-        Outgoing(
-            delivery_id,
-            checkins[checkin_id],
-            channel,
-            purpose,
-            seq,
-            stamp=now if CHANNELS[channel].claims_at_insert else None,
-        )
+    deliveries: list[Outgoing] = []
+    for (incident_id, channel), ids in held.items():
+        # Keyed on the task's first check-in, not the channel's: a redelivered task finds
+        # its claim even if someone's first channel has changed since.
+        first = min(i for i, checkin in checkins.items() if checkin.incident_id == incident_id)
+        claim = _claim_insert(incident_id, channel, first=first, checkin_ids=ids, now=now)
+        if claim is not None:  # else the task ran before: its claim holds or was taken over
+            deliveries += [
+                Outgoing(None, checkins[i], channel, purpose, seq, claim=claim) for i in ids
+            ]
+    inserted = _insert_rows(rows, purpose, seq, now=now)
+    # The rows this run inserted are due: built here, not read back. Rows that were there
+    # already (a redelivered task) are read, and sent only if still pending.
+    deliveries += [
+        Outgoing(delivery_id, checkins[checkin_id], channel, purpose, seq)
         for delivery_id, checkin_id, channel in inserted
     ]
     fresh = {checkin_id for _, checkin_id, _ in inserted}
@@ -259,36 +285,17 @@ SELECT r.checkin_id, r.incident_id, r.channel, %s, %s, %s, %s, '', %s, %s, %s::t
 FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS r(checkin_id, incident_id, channel)"""
 
 
-def _deliveries_insert(
-    rows: list[tuple[int, int, str]], *, purpose: str, seq: int, now: datetime
+def _insert_rows(
+    rows: list[tuple[int, int, str]], purpose: str, seq: int, *, now: datetime
 ) -> list[tuple[int, int, str]]:
-    """Insert outbox rows for ROWS of (check-in id, incident id, channel), due NOW: claimed
-    at NOW (`sending`) on channels that `claims_at_insert`, else pending.
+    """Insert pending outbox rows for ROWS of (check-in id, incident id, channel), due NOW.
 
-    Claimed by the insert, a row is written twice (inserted, recorded) rather than three
-    times: PostgreSQL's CPU per push fell from 45-50 to 35-36 µs, and pushes per CPU-second
-    of the sender and its PostgreSQL rose 8 % (`bench_push_channel.py --postgres`).
     Returns (id, check-in id, channel) of the rows inserted: not those that were there.
     """
-    claimed: list[tuple[int, int, str]] = []
-    pending: list[tuple[int, int, str]] = []
-    for row in rows:
-        (claimed if CHANNELS[row[2]].claims_at_insert else pending).append(row)
-    return [
-        *_insert_rows(claimed, purpose, seq, status=Delivery.Status.SENDING, now=now),
-        *_insert_rows(pending, purpose, seq, status=Delivery.Status.PENDING, now=now),
-    ]
-
-
-def _insert_rows(
-    rows: list[tuple[int, int, str]], purpose: str, seq: int, *, status: str, now: datetime
-) -> list[tuple[int, int, str]]:
     if not rows:
         return []
     at = connection.ops.adapt_datetimefield_value(now)
-    claimed = status == Delivery.Status.SENDING
-    # Status, attempts (the insert's claim counts as one), created, due, claimed.
-    common = [status, int(claimed), at, at, at if claimed else None]
+    common = [Delivery.Status.PENDING, 0, at, at, None]  # status, attempts, created, due, claimed
     if connection.vendor == "postgresql":
         statement = INSERT_DELIVERIES_SQL.format(rows=DELIVERY_ROWS_FROM_ARRAYS)
         params: list[Any] = [purpose, seq, *common, *map(list, zip(*rows, strict=True))]
@@ -301,6 +308,27 @@ def _insert_rows(
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchall()
+
+
+def _claim_insert(
+    incident_id: int, channel: str, *, first: int, checkin_ids: list[int], now: datetime
+) -> Claim | None:
+    """Claim the first asks of CHECKIN_IDS on CHANNEL for this task (see `FanOutClaim`);
+    None if the task's claim exists already (a redelivered task)."""
+    try:
+        with transaction.atomic():
+            claim = FanOutClaim.objects.create(
+                incident_id=incident_id,
+                channel=channel,
+                first_checkin_id=first,
+                checkin_ids=checkin_ids,
+                size=len(checkin_ids),
+                created_at=now,
+                claimed_at=now,
+            )
+    except IntegrityError:
+        return None
+    return Claim(claim.id, now)
 
 
 def _delivery(
@@ -343,43 +371,31 @@ def deliveries_claim(*, delivery_ids: list[int]) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-# Compare-and-set on the claim a fan-out's insert made: the rows `retry_due` has not yet
-# taken over (claimed_at still the insert's) stay ours, claimed now, under the lease.
-RENEW_SQL = """
-UPDATE notifications_delivery SET claimed_at = %s
-WHERE id {ids} AND (status = 'sending' AND claimed_at = %s) IS TRUE
-RETURNING id
-"""
+def _take(chunk: list[Outgoing]) -> list[Outgoing]:
+    """The rows of CHUNK this worker now holds, to start them.
 
-
-def deliveries_renew(*, delivery_ids: list[int], stamp: datetime) -> set[int]:
-    """Renew the claim the insert made at STAMP on DELIVERY_IDS; returns the ids still ours."""
-    condition, params = in_ids(delivery_ids)
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        cursor.execute(
-            RENEW_SQL.format(ids=condition), [adapt(timezone.now()), *params, adapt(stamp)]
-        )
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _take(chunk: list[Outgoing]) -> set[int]:
-    """The ids of CHUNK's rows this worker now holds, to start them.
-
-    Pending rows are claimed (one statement). Rows its own fan-out inserted claimed are
-    held while their claim is younger than a fifth of SAFE_INSERT_CLAIM_SECONDS, and
-    renewed (one statement) once older: `retry_due` takes over only claims that old and
-    never renewed, so a row this worker starts is never started by another too.
+    Pending rows are claimed (one statement). Messages of a fan-out's claim are held while
+    it is younger than a fifth of SAFE_INSERT_CLAIM_SECONDS, and once older only if renewing
+    it (compare-and-set) wins: `retry_due` takes over only claims that old and never renewed,
+    so a message this worker starts is never started by another too.
     """
-    won = deliveries_claim(delivery_ids=[d.id for d in chunk if d.stamp is None])
-    fresh_after = timezone.now() - timedelta(seconds=settings.SAFE_INSERT_CLAIM_SECONDS / 5)
-    by_stamp: dict[datetime, list[int]] = defaultdict(list)
-    for delivery in chunk:
-        if delivery.stamp is not None:
-            by_stamp[delivery.stamp].append(delivery.id)
-    for stamp, ids in by_stamp.items():
-        won.update(ids if stamp > fresh_after else deliveries_renew(delivery_ids=ids, stamp=stamp))
-    return won
+    won = deliveries_claim(delivery_ids=[d.id for d in chunk if d.id is not None])
+    held = {d.claim for d in chunk if d.claim is not None}
+    held = {claim for claim in held if _hold(claim)}
+    return [d for d in chunk if (d.id in won if d.claim is None else d.claim in held)]
+
+
+def _hold(claim: Claim) -> bool:
+    """Whether CLAIM is still this worker's (renewed if it is getting old)."""
+    now = timezone.now()
+    if claim.stamp > now - timedelta(seconds=settings.SAFE_INSERT_CLAIM_SECONDS / 5):
+        return True
+    renewed = FanOutClaim.objects.filter(
+        id=claim.id, status=FanOutClaim.Status.OPEN, claimed_at=claim.stamp
+    ).update(claimed_at=now)
+    if renewed:
+        claim.stamp = now
+    return bool(renewed)
 
 
 def deliveries_send(*, deliveries: Sequence[Outgoing]) -> dict[str, int]:
@@ -431,6 +447,11 @@ def _send_rows(name: str, deliveries: list[Outgoing], outcomes: dict[str, int]) 
         record = partial(_record_ready, claimed, outcomes=outcomes, given_up=given_up)
         more = partial(_claim_ahead, chunks, claimed, items, outcomes)
         _send_recorded(name, items, record, more=more if channel.takes_more else None)
+    # Every message taken is recorded by now: the claims are done with.
+    claims = {d.claim.id for d in deliveries if d.claim is not None}
+    FanOutClaim.objects.filter(id__in=claims, status=FanOutClaim.Status.OPEN).update(
+        status=FanOutClaim.Status.DONE
+    )
     if given_up:
         with transaction.atomic():
             _fall_back(deliveries=given_up)
@@ -455,15 +476,19 @@ def _claim_chunk(
     chunk: list[Outgoing], outcomes: dict[str, int]
 ) -> tuple[list[Outgoing], list[tuple[User, Message]]]:
     """Take CHUNK (see `_take`); the rows this call holds and their (person, message)."""
-    won = _take(chunk)
-    claimed = [d for d in chunk if d.id in won]
+    claimed = _take(chunk)
     if len(claimed) < len(chunk):
         outcomes["skipped"] += len(chunk) - len(claimed)
     nudgers = _nudger_names(claimed)
     items = [
         (
             d.checkin.person,
-            message_for(d.checkin, purpose=d.purpose, sender_name=nudgers.get(d.id, ""), seq=d.seq),
+            message_for(
+                d.checkin,
+                purpose=d.purpose,
+                sender_name=nudgers.get((d.checkin_id, d.seq), ""),
+                seq=d.seq,
+            ),
         )
         for d in claimed
     ]
@@ -543,7 +568,7 @@ def _record_ready(
     if (
         connection.vendor == "postgresql"
         and all(result.outcome == "sent" for result in results)
-        and len({delivery.incident_id for delivery in rows}) == 1
+        and len({(delivery.incident_id, delivery.claim) for delivery in rows}) == 1
     ):
         _record_sent_at_once(rows)  # the common case
         outcomes["sent"] += len(rows)
@@ -600,8 +625,9 @@ def _fall_back(*, deliveries: list[Outgoing]) -> int:
     return len(rows)
 
 
-def _nudger_names(deliveries: Iterable[Outgoing]) -> dict[int, str]:
-    """For nudge deliveries, the name of the friend who asked (the SEQ-th nudge), in one query."""
+def _nudger_names(deliveries: Iterable[Outgoing]) -> dict[tuple[int, int], str]:
+    """For nudge deliveries, by (check-in id, seq), the name of the friend who asked (the
+    SEQ-th nudge), in one query."""
     nudges = [d for d in deliveries if d.purpose == Purpose.NUDGE]
     if not nudges:
         return {}
@@ -612,7 +638,9 @@ def _nudger_names(deliveries: Iterable[Outgoing]) -> dict[int, str]:
         .values_list("checkin_id", "from_person__name")
     ):
         askers[checkin_id].append(name)
-    return {d.id: ([*askers[d.checkin_id][max(d.seq - 1, 0) :], ""])[0] for d in nudges}
+    return {
+        (d.checkin_id, d.seq): ([*askers[d.checkin_id][max(d.seq - 1, 0) :], ""])[0] for d in nudges
+    }
 
 
 # Sent is final: a row still 'sending' is ours; one the lease already put back to pending
@@ -632,7 +660,7 @@ RETURNING checkin_id
 # `checkins_mark_delivered` and its counter bump. The BEGIN, three statements and COMMIT
 # it replaces were a third of a push worker's time (py-spy), the worker waiting on each.
 # Locks are taken in the same order: deliveries, check-ins (by id), one counter shard.
-RECORD_SENT_AT_ONCE_SQL = """
+RECORD_ROWS_SENT_SQL = """
 WITH sent AS (
     UPDATE notifications_delivery SET status = 'sent', sent_at = %(now)s, last_error = ''
     WHERE id = ANY(%(ids)s) AND (status IN ('sending', 'pending')) IS TRUE
@@ -649,18 +677,43 @@ SELECT %(incident)s, %(shard)s, 0, count(*), 0, 0, 0 FROM reached HAVING count(*
 ON CONFLICT (incident_id, shard)
 DO UPDATE SET delivered = checkins_incidentcounter.delivered + EXCLUDED.delivered
 """
+# The same for messages of a fan-out's claim (IDS are their check-ins'): no outbox row is
+# written, the claim counts them. With a row per message (inserted, then updated), PostgreSQL
+# spent twice the CPU per push (docs/performance.md, B2).
+RECORD_CLAIMED_SENT_SQL = """
+WITH reached AS (
+    UPDATE checkins_checkin SET delivered_at = %(now)s
+    WHERE id = ANY(%(ids)s) AND delivered_at IS NULL
+    RETURNING 1
+), claim AS (
+    UPDATE notifications_fanoutclaim SET sent = sent + cardinality(%(ids)s) WHERE id = %(claim)s
+)
+INSERT INTO checkins_incidentcounter
+    (incident_id, shard, targeted, delivered, safe, need_help, not_in_area)
+SELECT %(incident)s, %(shard)s, 0, count(*), 0, 0, 0 FROM reached HAVING count(*) > 0
+ON CONFLICT (incident_id, shard)
+DO UPDATE SET delivered = checkins_incidentcounter.delivered + EXCLUDED.delivered
+"""
 
 
 def _record_sent_at_once(deliveries: list[Outgoing]) -> None:
-    """Record DELIVERIES (sent, of one incident) with RECORD_SENT_AT_ONCE_SQL (PostgreSQL)."""
+    """Record DELIVERIES (sent, of one incident and one claim or none) in one statement
+    (PostgreSQL): RECORD_ROWS_SENT_SQL, or RECORD_CLAIMED_SENT_SQL."""
+    claim = deliveries[0].claim
     params: dict[str, Any] = {
         "now": timezone.now(),
-        "ids": sorted(delivery.id for delivery in deliveries),
         "incident": deliveries[0].incident_id,
         "shard": random.randrange(settings.SAFE_COUNTER_SHARDS),  # noqa: S311 - spreading load
     }
+    if claim is None:
+        params["ids"] = sorted(delivery.id for delivery in deliveries if delivery.id is not None)
+        statement = RECORD_ROWS_SENT_SQL
+    else:
+        params["ids"] = sorted(delivery.checkin_id for delivery in deliveries)
+        params["claim"] = claim.id
+        statement = RECORD_CLAIMED_SENT_SQL
     with connection.cursor() as cursor:
-        cursor.execute(RECORD_SENT_AT_ONCE_SQL, params)
+        cursor.execute(statement, params)
 
 
 def _deliveries_record(
@@ -681,32 +734,71 @@ def _deliveries_record(
             outcomes.append((_delivery_record(delivery, result), delivery))
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     for incident_id in sorted(sent):
-        condition, params = in_ids(sorted(d.id for d in sent[incident_id]))
-        with connection.cursor() as cursor:
-            cursor.execute(RECORD_SENT_SQL.format(ids=condition), [now, *params])
-            moved = [row[0] for row in cursor.fetchall()]
-        if moved:
-            checkins_mark_delivered(checkin_ids=moved, incident_id=incident_id)
+        rows = sorted(d.id for d in sent[incident_id] if d.id is not None)
+        reached = [d.checkin_id for d in sent[incident_id] if d.claim is not None]
+        if rows:
+            condition, params = in_ids(rows)
+            with connection.cursor() as cursor:
+                cursor.execute(RECORD_SENT_SQL.format(ids=condition), [now, *params])
+                reached += [row[0] for row in cursor.fetchall()]
+        if reached:
+            checkins_mark_delivered(checkin_ids=reached, incident_id=incident_id)
+        _claims_count(sent[incident_id], "sent")
     return outcomes
+
+
+def _claims_count(deliveries: list[Outgoing], field: str) -> None:
+    """Add DELIVERIES held by claims to their claims' FIELD (sent or not_sent)."""
+    counts = Counter(d.claim.id for d in deliveries if d.claim is not None)
+    for claim_id, n in sorted(counts.items()):
+        FanOutClaim.objects.filter(id=claim_id).update(**{field: F(field) + n})
 
 
 def _delivery_record(delivery: Outgoing, result: SendResult) -> str:
     """Record one delivery that was not sent: retry later, or give up."""
     now = timezone.now()
-    rows = Delivery.objects.filter(id=delivery.id, status=Delivery.Status.SENDING)
     # `attempts` was bumped by the claim; the in-memory copy is the count before it.
     attempt = delivery.attempts + 1
     if result.outcome == "retry" and attempt < MAX_ATTEMPTS:
-        delay = retry_delay(attempt, result.retry_after)
-        rows.update(
-            status=Delivery.Status.PENDING,
-            last_error=result.error[:500],
-            next_attempt_at=now + timedelta(seconds=delay),
+        status, outcome = Delivery.Status.PENDING, "retry"
+        due = now + timedelta(seconds=retry_delay(attempt, result.retry_after))
+    elif result.outcome == "gone":
+        status, outcome, due = Delivery.Status.EXPIRED, "expired", now
+    else:
+        status, outcome, due = Delivery.Status.FAILED, "failed", now
+    error = result.error[:500]
+    if delivery.claim is not None:
+        _claimed_not_sent(delivery, delivery.claim, status=status, error=error, due=due, now=now)
+    elif delivery.id is not None:
+        Delivery.objects.filter(id=delivery.id, status=Delivery.Status.SENDING).update(
+            status=status,
+            last_error=error,
+            **({"next_attempt_at": due} if status == Delivery.Status.PENDING else {}),
         )
-        return "retry"
-    final = Delivery.Status.EXPIRED if result.outcome == "gone" else Delivery.Status.FAILED
-    rows.update(status=final, last_error=result.error[:500])
-    return "expired" if result.outcome == "gone" else "failed"
+    return outcome
+
+
+def _claimed_not_sent(
+    delivery: Outgoing, claim: Claim, *, status: str, error: str, due: datetime, now: datetime
+) -> None:
+    """Give DELIVERY, a message of CLAIM that was not sent, its outbox row, as the retry or
+    failure it is, and count it on the claim."""
+    row = Delivery(
+        checkin_id=delivery.checkin_id,
+        incident_id=delivery.incident_id,
+        channel=delivery.channel,
+        purpose=delivery.purpose,
+        seq=delivery.seq,
+        status=status,
+        attempts=delivery.attempts + 1,
+        last_error=error,
+        created_at=now,
+        next_attempt_at=due,
+        claimed_at=claim.stamp,  # when this attempt was taken, as for any row
+    )
+    # A row there already was made by `retry_due` taking the claim over: it stands.
+    Delivery.objects.bulk_create([row], ignore_conflicts=True)
+    _claims_count([delivery], "not_sent")
 
 
 def deliveries_send_ids(*, delivery_ids: list[int]) -> dict[str, int]:
@@ -726,15 +818,12 @@ def deliveries_retry_due(*, now: datetime | None = None, limit: int = 1000) -> d
     Reminders, escalations and nudges to someone who has answered since are dropped.
     """
     now = now or timezone.now()
-    # A claim older than the lease belongs to a worker that died mid-send, and so does a
-    # fan-out insert's claim that its worker never renewed (see `_take`): try them again.
+    # A claim older than the lease belongs to a worker that died mid-send: try it again.
     lease = timedelta(seconds=settings.SAFE_CLAIM_LEASE_SECONDS)
-    takeover = timedelta(seconds=settings.SAFE_INSERT_CLAIM_SECONDS)
-    Delivery.objects.filter(
-        Q(claimed_at__lt=now - lease)
-        | Q(claimed_at__lt=now - takeover, claimed_at=F("created_at")),
-        status=Delivery.Status.SENDING,
-    ).update(status=Delivery.Status.PENDING, last_error="claim expired (worker died?)")
+    Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - lease).update(
+        status=Delivery.Status.PENDING, last_error=CLAIM_EXPIRED
+    )
+    claims_take_over(now=now, limit=limit)
     Delivery.objects.filter(
         status=Delivery.Status.PENDING,
         purpose__in=UNANSWERED_PURPOSES,
@@ -749,6 +838,56 @@ def deliveries_retry_due(*, now: datetime | None = None, limit: int = 1000) -> d
     )
     attach_push_devices(d.checkin.person for d in due)
     return deliveries_send(deliveries=[Outgoing.of(d) for d in due])
+
+
+CLAIM_EXPIRED = "claim expired (worker died?)"
+
+
+def claims_take_over(*, now: datetime, limit: int) -> int:
+    """Turn the fan-out claims of dead workers into pending rows; returns how many rows.
+
+    A claim older than the lease, or one its worker never renewed older than
+    SAFE_INSERT_CLAIM_SECONDS (see `_take`), is taken by compare-and-set, so its worker can
+    no longer start a message of it. Its check-ins not yet reached (no `delivered_at`) nor
+    answered get a pending row each, unless a row is there already (a failure recorded).
+    Only messages of its worker's send window can have gone out unrecorded: those are sent
+    again, as with rows.
+    """
+    lease = timedelta(seconds=settings.SAFE_CLAIM_LEASE_SECONDS)
+    takeover = timedelta(seconds=settings.SAFE_INSERT_CLAIM_SECONDS)
+    unrenewed = Q(claimed_at__lt=now - takeover, claimed_at=F("created_at"))
+    stale = FanOutClaim.objects.filter(
+        Q(claimed_at__lt=now - lease) | unrenewed, status=FanOutClaim.Status.OPEN
+    ).order_by("claimed_at")
+    made = 0
+    for claim in stale[:limit]:
+        with transaction.atomic():
+            taken = FanOutClaim.objects.filter(
+                id=claim.id, status=FanOutClaim.Status.OPEN, claimed_at=claim.claimed_at
+            ).update(status=FanOutClaim.Status.TAKEN_OVER)
+            if not taken:
+                continue
+            unreached = CheckIn.objects.filter(
+                InArray(F("id"), claim.checkin_ids),
+                delivered_at__isnull=True,
+                status=CheckIn.Status.PENDING,
+            ).values_list("id", flat=True)
+            rows = [
+                Delivery(
+                    checkin_id=checkin_id,
+                    incident_id=claim.incident_id,
+                    channel=claim.channel,
+                    purpose=Purpose.ASK,
+                    attempts=1,  # the claim's
+                    last_error=CLAIM_EXPIRED,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+                for checkin_id in unreached
+            ]
+            Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+            made += len(rows)
+    return made
 
 
 def _enqueue_sends(*, delivery_ids: list[int]) -> None:

@@ -9,14 +9,17 @@ has more messages started-but-unrecorded than its channel's send window.
 """
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
+from django.utils import timezone
 
 from backend.checkins.models import CheckIn
 from backend.notifications.channels import CHANNELS
 from backend.notifications.channels.base import NOT_STARTED, SendWindow
-from backend.notifications.models import Delivery
+from backend.notifications.models import Delivery, FanOutClaim
 from backend.notifications.services import (
     deliveries_retry_due,
     deliveries_send_batch,
@@ -34,11 +37,18 @@ def _as_if_the_worker_died_before_recording() -> None:
     Delivery.objects.update(status=Delivery.Status.PENDING)
 
 
+def _as_if_the_push_worker_died_before_recording() -> None:
+    """A fan-out claim whose worker sent its messages, recorded none and died long ago."""
+    long_ago = timezone.now() - timedelta(seconds=settings.SAFE_CLAIM_LEASE_SECONDS + 1)
+    FanOutClaim.objects.update(status="open", sent=0, created_at=long_ago, claimed_at=long_ago)
+    CheckIn.objects.update(delivered_at=None)
+
+
 def test_a_resent_push_carries_the_same_topic(push_service, vapid, alice, alice_checkin):
     subscribe(push_service, alice)
     deliveries_send_batch(checkin_ids=[alice_checkin.id])
-    _as_if_the_worker_died_before_recording()
-    deliveries_retry_due()
+    _as_if_the_push_worker_died_before_recording()
+    assert deliveries_retry_due() == {"sent": 1}
 
     first, second = push_service.wait_for(2)
     assert first.headers["topic"] == second.headers["topic"]
@@ -119,11 +129,25 @@ def test_no_copy_goes_to_someone_who_answered_the_first(push_service, vapid, ali
 
     subscribe(push_service, alice)
     deliveries_send_batch(checkin_ids=[alice_checkin.id])
-    _as_if_the_worker_died_before_recording()
+    _as_if_the_push_worker_died_before_recording()
     checkin_respond(checkin_id=alice_checkin.id, status="safe", via="app")  # from the first
 
     assert deliveries_retry_due() == {}
 
     assert len(push_service.wait_for(1)) == 1
+    assert not Delivery.objects.exists()  # the claim was taken over: nobody left to ask
+    assert FanOutClaim.objects.get().status == "taken_over"
+
+
+def test_no_copy_goes_to_someone_who_answered_the_first_email(alice_checkin):
+    from backend.checkins.services import checkin_respond
+
+    deliveries_send_batch(checkin_ids=[alice_checkin.id])
+    _as_if_the_worker_died_before_recording()
+    checkin_respond(checkin_id=alice_checkin.id, status="safe", via="app")  # from the first
+
+    assert deliveries_retry_due() == {}
+
+    assert len(mail.outbox) == 1
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.last_error) == ("expired", "answered before it was sent")

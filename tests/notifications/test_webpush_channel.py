@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from backend.checkins.tokens import checkin_id_from_token
 from backend.notifications.models import Delivery, PushSubscription
+from backend.notifications.selectors import delivery_counts
 from backend.notifications.services import deliveries_retry_due, deliveries_send_batch
 from tests.support.push_service import PushService
 
@@ -20,6 +21,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def alice_push(push_service, vapid, alice):
     return subscribe(push_service, alice)
+
+
+def _sent(incident_id: int) -> dict[str, int]:
+    """Messages recorded as sent per channel, as operators see them."""
+    counts = delivery_counts(incident_id=incident_id)
+    return {channel: n["sent"] for channel, n in counts.items() if n["sent"]}
 
 
 def test_ask_arrives_decrypted_with_token_actions_and_headers(
@@ -49,7 +56,7 @@ def test_ask_arrives_decrypted_with_token_actions_and_headers(
     assert message.headers["authorization"].endswith(f"k={vapid}")
     assert push_service.rejections == []
     assert mail.outbox == []  # push is alice's first channel: no email yet
-    assert Delivery.objects.get().status == "sent"
+    assert _sent(alice_checkin.incident_id) == {"webpush": 1}
 
 
 def test_every_device_of_the_person_gets_the_message(push_service, vapid, alice, alice_checkin):
@@ -59,7 +66,7 @@ def test_every_device_of_the_person_gets_the_message(push_service, vapid, alice,
 
     received = {m.subscription_id for m in push_service.wait_for(2)}
     assert received == {PushService.id_of(phone), PushService.id_of(laptop)}
-    assert Delivery.objects.count() == 1
+    assert _sent(alice_checkin.incident_id) == {"webpush": 1}  # one message, two devices
 
 
 def test_gone_subscription_is_deleted_and_the_delivery_expires(
@@ -174,7 +181,7 @@ def test_the_delivery_task_run_twice_sends_one_push_and_one_email_each(
 
     assert push_service.count() == 1
     assert [m.to for m in mail.outbox] == [["charlie@example.org"]]
-    assert Delivery.objects.filter(status="sent").count() == 2
+    assert _sent(incident.id) == {"webpush": 1, "email": 1}
 
 
 def test_without_a_vapid_key_in_production_push_reaches_nobody(

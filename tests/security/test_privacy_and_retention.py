@@ -13,7 +13,7 @@ from backend.checkins.retention import retention_purge
 from backend.checkins.services import checkin_respond
 from backend.checkins.tasks import purge_expired
 from backend.incidents.models import Incident
-from backend.notifications.models import Delivery
+from backend.notifications.models import Delivery, FanOutClaim
 
 LAT, LON = 48.8583701, 2.2944813  # the Eiffel Tower, to seven places
 
@@ -69,15 +69,24 @@ def test_retention_deletes_checkins_answers_and_deliveries_after_the_period(
     Delivery.objects.create(
         checkin=alice_checkin, incident=incident, channel="email", purpose="ask", seq=0
     )
+    FanOutClaim.objects.create(
+        incident=incident,
+        channel="webpush",
+        first_checkin_id=alice_checkin.id,
+        checkin_ids=[alice_checkin.id],
+        size=1,
+        sent=1,
+    )
+    nothing = {"deliveries": 0, "claims": 0, "answers": 0, "checkins": 0}
     _resolved(incident, days_ago=39)
-    assert retention_purge() == {"deliveries": 0, "answers": 0, "checkins": 0}
+    assert retention_purge() == nothing
     _resolved(incident, days_ago=41)
     counts = purge_expired()
-    assert counts == {"deliveries": 1, "answers": 1, "checkins": 2}
+    assert counts == {"deliveries": 1, "claims": 1, "answers": 1, "checkins": 2}
     assert not CheckIn.objects.filter(incident=incident).exists()
     assert not Response.objects.exists()
     assert Incident.objects.filter(id=incident.id).exists()
-    assert retention_purge() == {"deliveries": 0, "answers": 0, "checkins": 0}
+    assert retention_purge() == nothing
 
 
 @pytest.mark.django_db

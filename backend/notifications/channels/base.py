@@ -102,9 +102,10 @@ class Channel:
     # may append more between two steps of the stream (the outbox claims ahead: a slow
     # answer then holds its own slot, not the rest of a chunk).
     takes_more: ClassVar[bool] = False
-    # Whether a fan-out inserts this channel's outbox rows already claimed (see
-    # `deliveries_send_batch`). Only where a chunk taken is started within a few request
-    # timeouts: rows a dead worker held that way wait `SAFE_INSERT_CLAIM_SECONDS`.
+    # Whether a fan-out holds this channel's first asks with one claim per batch rather
+    # than an outbox row each (`FanOutClaim`, see `deliveries_send_batch`). Only where a
+    # chunk taken is started within a few request timeouts: the messages of a dead worker's
+    # claim wait `SAFE_INSERT_CLAIM_SECONDS`.
     claims_at_insert: ClassVar[bool] = False
 
     def reaches(self, person: User) -> bool:
