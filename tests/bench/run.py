@@ -543,7 +543,8 @@ def b1_celery(world: World, bare: float) -> None:
     )  # fmt: skip
     B5["B1 Celery worker"] = (memory.worst(), memory.redis_peak)
     # Deliveries the worker may have started belong to no benchmark.
-    sql("DELETE FROM notifications_delivery WHERE incident_id = %s", [incident])
+    for table in ("notifications_delivery", "notifications_fanoutclaim"):
+        sql(f"DELETE FROM {table} WHERE incident_id = %s", [incident])  # noqa: S608 - ours
     world.incident_id = incident
 
 
