@@ -5,7 +5,7 @@ expiry of its own: it stops working when the incident is resolved, which every u
 The incident id lets the answers write-behind refuse a closed incident without a query.
 """
 
-import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -23,16 +23,21 @@ class TokenClaims(NamedTuple):
 
 
 def _mac(checkin_id: int, incident_id: int) -> str:
-    value = f"checkin:{checkin_id}:{incident_id}".encode()
-    digest = hmac.digest(_key(settings.SECRET_KEY), value, "sha256")
-    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    mac = _keyed(settings.SECRET_KEY).copy()
+    mac.update(b"checkin:%d:%d" % (checkin_id, incident_id))
+    # 16 bytes are 22 base64 characters and "==".
+    return binascii.b2a_base64(mac.digest()[:16], newline=False)[:22].translate(_URLSAFE).decode()
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 @functools.lru_cache(maxsize=4)
-def _key(secret: str) -> bytes:
-    # Django's `salted_hmac(_SALT, value, algorithm="sha256")`, with its key derived once per
-    # secret rather than for every token of a fan-out.
-    return hashlib.sha256((_SALT + secret).encode()).digest()
+def _keyed(secret: str) -> hmac.HMAC:
+    # Django's `salted_hmac(_SALT, value, algorithm="sha256")`, its key derived and its HMAC
+    # keyed once per secret and copied for each token: a token of a fan-out took 2.7 µs
+    # with `hmac.digest` (the key set up every time) and 1.7 this way.
+    return hmac.new(hashlib.sha256((_SALT + secret).encode()).digest(), digestmod="sha256")
 
 
 def checkin_token(checkin_id: int, incident_id: int) -> str:

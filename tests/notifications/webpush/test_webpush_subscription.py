@@ -1,10 +1,15 @@
 import secrets
+from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from backend.notifications.webpush.transport import PushTarget, validate_subscription
+from backend.notifications.webpush.transport import (
+    PushTarget,
+    split_endpoint,
+    validate_subscription,
+)
 from backend.notifications.webpush.vapid import b64url_encode
 
 ENDPOINT = "https://fcm.googleapis.com/fcm/send/abc"
@@ -116,3 +121,30 @@ def test_auth_secret_that_is_not_16_bytes_is_rejected(size):
 def test_auth_secret_that_is_not_base64url_is_rejected():
     with pytest.raises(ValueError, match="auth is not valid base64url"):
         validate(auth="***")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://fcm.googleapis.com/fcm/send/abc:APA91b-x_y",
+        "http://127.0.0.1:8080/push/1",
+        "https://push.example.org",
+        "https://u:p@push.example.org:8443//a;b",
+        # Not the plain shape: left to urlsplit, whatever it makes of them.
+        "HTTPS://push.example.org/x",
+        "https://push.example.org/x?q=1#f",
+        "https://[::1]:443/x",
+        " https://push.example.org/x\n",
+        "https://push.example.org\t/x y",
+        "https://pùsh.example.org/x",
+        "https://push.example.org\\x/y",
+        "ftp://push.example.org/x",
+    ],
+)
+def test_an_endpoint_is_split_as_urlsplit_splits_it(endpoint):
+    assert split_endpoint(endpoint) == urlsplit(endpoint)
+
+
+def test_a_broken_endpoint_fails_as_urlsplit_does():
+    with pytest.raises(ValueError, match="Invalid IPv6 URL"):
+        split_endpoint("https://[::1/push")
