@@ -549,7 +549,11 @@ class PushStream:
         """
         while state.idle:
             lane = state.idle.pop()
-            if not _dropped(lane.connection):
+            # One that answered less than a second ago is not asked again (a system call a
+            # push, 2.3 µs of a sender's CPU): servers close kept-alive connections after
+            # seconds idle, and while idle the selector watches it (see `_poll`). One that
+            # hung up in between fails that request as a retry, as a hang-up mid-answer does.
+            if time.monotonic() - lane.idle_since < _WATCHED_IDLE or not _dropped(lane.connection):
                 return lane
             self._close(lane)
         if state.busy >= self._per_origin:
@@ -649,6 +653,7 @@ class PushStream:
             self._close(lane)
         else:
             self._listen(lane, selectors.EVENT_READ)
+            lane.idle_since = time.monotonic()
             state.idle.append(lane)
 
     def _close(self, lane: _Lane) -> None:
@@ -657,6 +662,8 @@ class PushStream:
 
 
 _READ_WRITE = selectors.EVENT_READ | selectors.EVENT_WRITE
+# An idle connection reused within this many seconds is not checked for a hang-up again.
+_WATCHED_IDLE = 1.0
 
 
 @dataclass(eq=False)
@@ -670,6 +677,7 @@ class _Lane:
     reader: _Reader[_Response] | None = None  # None while idle
     deadline: float = 0.0
     events: int = selectors.EVENT_READ  # what the selector watches for
+    idle_since: float = 0.0
 
 
 @dataclass(eq=False)

@@ -11,6 +11,7 @@ from collections.abc import Hashable, Iterator
 
 import pytest
 
+from backend.notifications.webpush import transport
 from backend.notifications.webpush.transport import (
     MAX_PAYLOAD,
     Push,
@@ -475,3 +476,23 @@ def test_start_many_sends_the_good_and_returns_the_refused(push_service, sender)
     assert set(results) == {"first", "no line", "last"}
     received = [m.payload for m in push_service.wait_for(2)]
     assert sorted(received) == [b"five", b"one"]
+
+
+def test_a_connection_idle_for_a_while_is_checked_for_a_hang_up_before_reuse(
+    serve, sender, monkeypatch
+):
+    # Reused at once, a connection that has just answered is not asked again (a system call
+    # a push); idle longer, it is, and one the server closed meanwhile is replaced.
+    monkeypatch.setattr(transport, "_WATCHED_IDLE", 0.0)
+    server = serve(Reply(CREATED, close=True), CREATED)
+    push = http(server)
+
+    with sender.stream(per_origin=1) as stream:
+        stream.start("first", push, PAYLOAD, ttl=60)
+        first = collect(stream)["first"]
+        assert server.hung_up.acquire(timeout=5)
+        stream.start("second", push, PAYLOAD, ttl=60)
+        second = collect(stream)["second"]
+
+    assert [first.outcome, second.outcome] == ["sent", "sent"]
+    assert server.connections == 2
