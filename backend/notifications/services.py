@@ -26,7 +26,7 @@ from backend.checkins.models import CheckIn, Response
 from backend.checkins.services import checkins_mark_delivered
 from backend.checkins.tokens import checkin_token, one_tap_url
 from backend.common.errors import Conflict, NotFound, ServiceError, TooManyRequests
-from backend.common.sql import InArray, in_ids, plan_by_keys
+from backend.common.sql import InArray, in_ids, int_array, plan_by_keys
 from backend.incidents.models import Incident
 from backend.social.models import Friendship
 
@@ -663,7 +663,7 @@ RETURNING checkin_id
 RECORD_ROWS_SENT_SQL = """
 WITH sent AS (
     UPDATE notifications_delivery SET status = 'sent', sent_at = %(now)s, last_error = ''
-    WHERE id = ANY(%(ids)s) AND (status IN ('sending', 'pending')) IS TRUE
+    WHERE id = ANY(%(ids)s::{kind}[]) AND (status IN ('sending', 'pending')) IS TRUE
     RETURNING checkin_id
 ), reached AS (
     UPDATE checkins_checkin SET delivered_at = %(now)s
@@ -683,10 +683,10 @@ DO UPDATE SET delivered = checkins_incidentcounter.delivered + EXCLUDED.delivere
 RECORD_CLAIMED_SENT_SQL = """
 WITH reached AS (
     UPDATE checkins_checkin SET delivered_at = %(now)s
-    WHERE id = ANY(%(ids)s) AND delivered_at IS NULL
+    WHERE id = ANY(%(ids)s::{kind}[]) AND delivered_at IS NULL
     RETURNING 1
 ), claim AS (
-    UPDATE notifications_fanoutclaim SET sent = sent + cardinality(%(ids)s) WHERE id = %(claim)s
+    UPDATE notifications_fanoutclaim SET sent = sent + %(sent)s WHERE id = %(claim)s
 )
 INSERT INTO checkins_incidentcounter
     (incident_id, shard, targeted, delivered, safe, need_help, not_in_area)
@@ -706,14 +706,15 @@ def _record_sent_at_once(deliveries: list[Outgoing]) -> None:
         "shard": random.randrange(settings.SAFE_COUNTER_SHARDS),  # noqa: S311 - spreading load
     }
     if claim is None:
-        params["ids"] = sorted(delivery.id for delivery in deliveries if delivery.id is not None)
+        ids = sorted(delivery.id for delivery in deliveries if delivery.id is not None)
         statement = RECORD_ROWS_SENT_SQL
     else:
-        params["ids"] = sorted(delivery.checkin_id for delivery in deliveries)
-        params["claim"] = claim.id
+        ids = sorted(delivery.checkin_id for delivery in deliveries)
+        params.update(claim=claim.id, sent=len(ids))
         statement = RECORD_CLAIMED_SENT_SQL
+    params["ids"], kind = int_array(ids)
     with connection.cursor() as cursor:
-        cursor.execute(statement, params)
+        cursor.execute(statement.format(kind=kind), params)
 
 
 def _deliveries_record(
