@@ -50,6 +50,7 @@ CHECKIN_PURPOSES = frozenset({"ask", "escalation", "reminder", "nudge"})
 DEMO_SUBJECT = "mailto:demo@example.org"
 NOT_CONFIGURED = SendResult("failed", error="Web Push is not configured")
 NO_SUBSCRIPTION = SendResult("gone", error="no push subscription")
+SENT = SendResult("sent")
 
 _lock = threading.Lock()
 _sender: PushSender | None = None
@@ -322,7 +323,7 @@ def _combine(results: list[PushResult]) -> SendResult:
     if not results:
         return NO_SUBSCRIPTION
     if any(r.outcome == "sent" for r in results):
-        return SendResult("sent")
+        return SENT
     errors = "; ".join(r.error for r in results)[:500]
     retries = [r for r in results if r.outcome == "retry"]
     if retries:
