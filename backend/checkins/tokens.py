@@ -36,7 +36,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 def _keyed(secret: str) -> hmac.HMAC:
     # Django's `salted_hmac(_SALT, value, algorithm="sha256")`, its key derived and its HMAC
     # keyed once per secret and copied for each token: a token of a fan-out took 2.7 µs
-    # with `hmac.digest` (the key set up every time) and 1.7 this way.
+    # with `hmac.digest` (the key set up every time) and 2.2 this way.
     return hmac.new(hashlib.sha256((_SALT + secret).encode()).digest(), digestmod="sha256")
 
 

@@ -47,6 +47,7 @@ from .webpush import retry_delay, validate_subscription
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+CLAIM_EXPIRED = "claim expired (worker died?)"
 # Rows claimed by one statement (see `_send_rows`), or a channel's whole send window if that
 # is larger; results are recorded as they come. A claim per 32 pushes was a tenth of
 # PostgreSQL's share of a fan-out; 64 → 128 took pushes per CPU-second of the sender and its
@@ -839,9 +840,6 @@ def deliveries_retry_due(*, now: datetime | None = None, limit: int = 1000) -> d
     )
     attach_push_devices(d.checkin.person for d in due)
     return deliveries_send(deliveries=[Outgoing.of(d) for d in due])
-
-
-CLAIM_EXPIRED = "claim expired (worker died?)"
 
 
 def claims_take_over(*, now: datetime, limit: int) -> int:
