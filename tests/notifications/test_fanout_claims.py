@@ -19,6 +19,7 @@ from django.utils import timezone
 from backend.checkins.models import CheckIn
 from backend.checkins.selectors import incident_stats
 from backend.checkins.services import checkin_respond
+from backend.console.selectors import deliveries_by_channel
 from backend.notifications import services
 from backend.notifications.models import Delivery, FanOutClaim
 from backend.notifications.selectors import attach_push_devices, delivery_counts
@@ -100,6 +101,9 @@ def test_a_dead_workers_claim_waits_for_the_takeover_then_goes_once(
     assert (claim.status, claim.claimed_at) == ("open", claim.created_at)
     counts = delivery_counts(incident_id=alice_checkin.incident_id)
     assert counts["webpush"]["pending"] == 1
+    assert deliveries_by_channel(incident_id=alice_checkin.incident_id) == {
+        "webpush": {"sent": 0, "sending": 1}
+    }
 
     # The task redelivered at once leaves the messages to the worker that may still hold them.
     assert deliveries_send_batch(checkin_ids=[alice_checkin.id]) == {}
@@ -115,6 +119,7 @@ def test_a_dead_workers_claim_waits_for_the_takeover_then_goes_once(
     assert claim.status == "taken_over"
     row = Delivery.objects.get()
     assert (row.status, row.attempts) == ("sent", 2)  # the claim's attempt, then this one
+    assert deliveries_by_channel(incident_id=alice_checkin.incident_id) == {"webpush": {"sent": 1}}
 
 
 def test_a_takeover_leaves_out_whoever_was_reached_or_has_answered(
