@@ -728,12 +728,22 @@ def _deliveries_record(
     """
     outcomes = []
     sent: dict[int, list[Outgoing]] = defaultdict(list)
+    held_not_sent: list[Outgoing] = []
+    new_rows: list[Delivery] = []
     for delivery, result in zip(deliveries, results, strict=True):
         if result.outcome == "sent":
             sent[delivery.incident_id].append(delivery)
             outcomes.append(("sent", delivery))
-        else:
-            outcomes.append((_delivery_record(delivery, result), delivery))
+            continue
+        outcome, row = _delivery_record(delivery, result)
+        outcomes.append((outcome, delivery))
+        if row is not None:
+            held_not_sent.append(delivery)
+            new_rows.append(row)
+    if new_rows:
+        # A row there already was made by `retry_due` taking its claim over: it stands.
+        Delivery.objects.bulk_create(new_rows, ignore_conflicts=True)
+        _claims_count(held_not_sent, "not_sent")
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     for incident_id in sorted(sent):
         rows = sorted(d.id for d in sent[incident_id] if d.id is not None)
@@ -756,8 +766,10 @@ def _claims_count(deliveries: list[Outgoing], field: str) -> None:
         FanOutClaim.objects.filter(id=claim_id).update(**{field: F(field) + n})
 
 
-def _delivery_record(delivery: Outgoing, result: SendResult) -> str:
-    """Record one delivery that was not sent: retry later, or give up."""
+def _delivery_record(delivery: Outgoing, result: SendResult) -> tuple[str, Delivery | None]:
+    """Record one delivery that was not sent: retry later, or give up. A message of a
+    fan-out's claim has no row yet: the row it gets is returned, for the caller to insert
+    with the batch's others."""
     now = timezone.now()
     # `attempts` was bumped by the claim; the in-memory copy is the count before it.
     attempt = delivery.attempts + 1
@@ -770,37 +782,27 @@ def _delivery_record(delivery: Outgoing, result: SendResult) -> str:
         status, outcome, due = Delivery.Status.FAILED, "failed", now
     error = result.error[:500]
     if delivery.claim is not None:
-        _claimed_not_sent(delivery, delivery.claim, status=status, error=error, due=due, now=now)
-    elif delivery.id is not None:
+        row = Delivery(
+            checkin_id=delivery.checkin_id,
+            incident_id=delivery.incident_id,
+            channel=delivery.channel,
+            purpose=delivery.purpose,
+            seq=delivery.seq,
+            status=status,
+            attempts=attempt,
+            last_error=error,
+            created_at=now,
+            next_attempt_at=due,
+            claimed_at=delivery.claim.stamp,  # when this attempt was taken, as for any row
+        )
+        return outcome, row
+    if delivery.id is not None:
         Delivery.objects.filter(id=delivery.id, status=Delivery.Status.SENDING).update(
             status=status,
             last_error=error,
             **({"next_attempt_at": due} if status == Delivery.Status.PENDING else {}),
         )
-    return outcome
-
-
-def _claimed_not_sent(
-    delivery: Outgoing, claim: Claim, *, status: str, error: str, due: datetime, now: datetime
-) -> None:
-    """Give DELIVERY, a message of CLAIM that was not sent, its outbox row, as the retry or
-    failure it is, and count it on the claim."""
-    row = Delivery(
-        checkin_id=delivery.checkin_id,
-        incident_id=delivery.incident_id,
-        channel=delivery.channel,
-        purpose=delivery.purpose,
-        seq=delivery.seq,
-        status=status,
-        attempts=delivery.attempts + 1,
-        last_error=error,
-        created_at=now,
-        next_attempt_at=due,
-        claimed_at=claim.stamp,  # when this attempt was taken, as for any row
-    )
-    # A row there already was made by `retry_due` taking the claim over: it stands.
-    Delivery.objects.bulk_create([row], ignore_conflicts=True)
-    _claims_count([delivery], "not_sent")
+    return outcome, None
 
 
 def deliveries_send_ids(*, delivery_ids: list[int]) -> dict[str, int]:
